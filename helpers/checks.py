@@ -99,6 +99,13 @@ def check_autoencoder(model_class):
     _require(isinstance(model, nn.Module), "the autoencoder should subclass nn.Module (and call super().__init__())")
     _require(sum(p.numel() for p in model.parameters()) > 0, "the autoencoder has no parameters: add nn.Linear layers")
     x = torch.rand(4, 3, 16, 16)
+    with torch.no_grad():
+        _check_autoencoder_outputs(model, x)
+    _passed(f"the autoencoder maps (4, 3, 16, 16) to a latent of 10 values and back, "
+            f"{sum(p.numel() for p in model.parameters()):,} parameters")
+
+
+def _check_autoencoder_outputs(model, x):
     z = _call(model.encode, x, what="encode")
     _require(tuple(z.shape) == (4, 10), f"encode should give (N, latent_dim) = (4, 10), got {tuple(z.shape)}. "
                                          f"Hint: flatten (N, 3, S, S) to (N, 3*S*S) first.")
@@ -107,14 +114,13 @@ def check_autoencoder(model_class):
                                                f"{tuple(y.shape)}. Hint: reshape with .view(-1, 3, S, S).")
     _require(float(y.min()) >= 0 and float(y.max()) <= 1, "the output should lie in [0, 1]: end with a sigmoid")
     _require(torch.allclose(model(x), y), "forward(x) should be decode(encode(x))")
-    _passed(f"the autoencoder maps (4, 3, 16, 16) to a latent of 10 values and back, "
-            f"{sum(p.numel() for p in model.parameters()):,} parameters")
 
 
 def check_train_one_epoch(train_one_epoch):
     """train_one_epoch(model, loader, optimizer) -> mean training loss (float) over the epoch."""
     torch.manual_seed(0)
-    data = torch.rand(32, 3, 8, 8)
+    basis, weights = torch.rand(4, 3 * 8 * 8), torch.rand(32, 4)
+    data = (weights @ basis / 4).view(32, 3, 8, 8)  # 32 images mixed from 4 patterns: learnable in a few steps
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data, data), batch_size=8, shuffle=False)
     model = nn.Sequential(nn.Flatten(), nn.Linear(192, 16), nn.ReLU(), nn.Linear(16, 192), nn.Sigmoid(),
                           nn.Unflatten(1, (3, 8, 8)))

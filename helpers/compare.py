@@ -34,8 +34,14 @@ def quantize_uniform(z, bits_per_value=8):
 
 
 def tile_bpp(model, tile, bits_per_value=8):
-    """Bits per pixel of the stored latent of one tile x tile image (with its min/max when quantized)."""
-    latent_values = model.latent_numel(tile)
+    """Bits per pixel of the stored latent of one tile x tile image (with its min/max when quantized).
+    Works for any model with an encode method: the latent's size is read from encoding one blank tile."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        latent_values = model.encode(torch.zeros(1, 3, tile, tile, device=device)).numel()
+    model.train(was_training)
     if bits_per_value is None or bits_per_value >= 32:
         return latent_values * 32 / tile**2
     return (latent_values * bits_per_value + RANGE_BITS) / tile**2

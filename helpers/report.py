@@ -15,7 +15,8 @@ METRICS_FILE = "metrics.json"
 
 
 def save_metrics(output_dir, metrics):
-    """Write `metrics` (a flat dict) to output_dir/metrics.json atomically and return the path.
+    """Write `metrics` (a flat dict) to output_dir/metrics.json atomically and say where (returns None, so a
+    notebook cell ending with it shows only that line).
 
     An existing metrics.json is kept as metrics.previous.json (and the notebook says so), never lost silently."""
     output_dir = Path(output_dir)
@@ -27,7 +28,7 @@ def save_metrics(output_dir, metrics):
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
     os.replace(tmp, path)
-    return path
+    print(f"key metrics saved to {path}")
 
 
 def save_figure(fig, output_dir, name):
