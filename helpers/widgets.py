@@ -1,0 +1,390 @@
+"""Interactive explorers for the notebooks: drag a slider, see what the bits buy.
+
+* :func:`latent_explorer` (notebook 06): a slider over the latent sizes of trained autoencoders and an image
+  chooser; shows the original, the autoencoder's reconstruction and JPEG at the same bits per pixel.
+* :func:`rate_explorer` (notebook 08): a slider over the kit's codec checkpoints (one per lambda); shows the
+  original, the codec's decoded image (bpp from the real byte stream) and JPEG and WebP at the same bit rate.
+
+Each explorer is an ``ipywidgets.VBox`` whose parts are attributes, so a test (or a curious student) can drive it
+without a browser: setting ``explorer.slider.value`` runs the same callback a drag runs in JupyterLab::
+
+    explorer = latent_explorer(models, images, normalization, tile=64)
+    explorer                          # in a notebook: shows the widget
+    explorer.slider.value = 64        # the 64-number latent
+    explorer.chooser.value = 2        # the third image
+    explorer.panel["metrics"]         # what is shown now: PSNR, SSIM and bpp of each picture
+    explorer.cache                    # {(latent, image index): panel} computed so far
+
+The work is done by plain functions -- :func:`explorer_panel`, :func:`rate_panel` and :func:`panel_html` -- that
+return ordinary dicts and strings; the widgets only wire them to the slider. Pictures are computed on demand (the
+first time a setting is shown) and cached.
+
+The pictures are shown as PNGs at their true pixel size in the explorer's ``Output`` widget (set directly on its
+``outputs``, never printed), so every pixel you see is a pixel the codec produced: a matplotlib figure would
+resample the images and blur exactly the artifacts the explorer is meant to show. Nothing is printed into the
+notebook cell, so nbval sees no stray output.
+
+Fair comparison: JPEG and WebP get the highest quality whose bit rate is at most the other method's
+(``helpers.metrics.codec_at_bpp``). When even quality 1 needs more bits (JPEG cannot go below about 0.2 bpp on
+photos), the caption says so: the baseline is then shown at more bits than the method it is compared with.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import ipywidgets as widgets
+import numpy as np
+import torch
+from PIL import Image
+
+from . import compare, metrics
+
+__all__ = [
+    "latent_explorer",
+    "rate_explorer",
+    "explorer_panel",
+    "rate_panel",
+    "panel_html",
+    "check_images",
+    "png_data_uri",
+]
+
+CODEC_NAMES = {"jpeg": "JPEG", "webp": "WebP"}
+
+
+# ----------------------------------------------------------------------------------------------------- checks
+def check_images(images: Sequence[np.ndarray], names: Sequence[str] | None = None,
+                 min_size: int = 7) -> tuple[list[np.ndarray], list[str]]:
+    """Check a list of images and their names; return them as (list of arrays, list of names).
+
+    Each image must be a NumPy ``uint8`` array ``(H, W, 3)`` (8-bit RGB pixels, channels last) at least
+    ``min_size`` pixels on each side. ``names`` defaults to ``"image 0"``, ``"image 1"``, ...
+    Raises ``TypeError`` or ``ValueError`` saying which image is wrong and how to fix it.
+    """
+    if isinstance(images, np.ndarray) and images.ndim == 3:
+        raise TypeError("images must be a list of images; for a single image pass [image]")
+    images = list(images)
+    if not images:
+        raise ValueError("no images: pass a non-empty list of uint8 (H, W, 3) images")
+    for i, image in enumerate(images):
+        where = f"image {i}"
+        if isinstance(image, torch.Tensor):
+            raise TypeError(f"{where} is a torch tensor; pass uint8 (H, W, 3) NumPy pixels "
+                            f"(normalization.to_uint8(tensor) gives them)")
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"{where} is a {type(image).__name__}; expected a NumPy uint8 (H, W, 3) array")
+        if image.dtype != np.uint8:
+            raise TypeError(f"{where} has dtype {image.dtype}; expected uint8 pixels 0..255 "
+                            f"(floats in [0, 1]: helpers.metrics.to_uint8(image) converts them)")
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"{where} has shape {image.shape}; expected (H, W, 3): one RGB image, channels last")
+        if min(image.shape[:2]) < min_size:
+            raise ValueError(f"{where} is {image.shape[0]}x{image.shape[1]}; it must be at least "
+                             f"{min_size}x{min_size}")
+    if names is None:
+        names = [f"image {i}" for i in range(len(images))]
+    names = [str(n) for n in names]
+    if len(names) != len(images):
+        raise ValueError(f"{len(names)} names for {len(images)} images: give one name per image")
+    return images, names
+
+
+def _check_models(models: Mapping[int, torch.nn.Module]) -> dict[int, torch.nn.Module]:
+    """Models keyed by latent size, sorted by it; clear errors for anything else."""
+    if not isinstance(models, Mapping):
+        raise TypeError(f"models must be a dict {{latent size: model}}, got {type(models).__name__}")
+    if not models:
+        raise ValueError("no models: pass a dict {latent size: trained model} with at least one entry")
+    out = {}
+    for key, model in models.items():
+        if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or key < 1:
+            raise ValueError(f"model keys must be positive integers (latent sizes), got {key!r}")
+        if not (isinstance(model, torch.nn.Module) and hasattr(model, "encode") and hasattr(model, "decode")):
+            raise TypeError(f"models[{key}] is a {type(model).__name__}; expected an autoencoder "
+                            f"(torch.nn.Module with encode and decode), e.g. helpers.models.ConvAE")
+        out[int(key)] = model
+    return dict(sorted(out.items()))
+
+
+# ----------------------------------------------------------------------------------------------------- panels
+def _quality(original: np.ndarray, decoded: np.ndarray, bpp: float) -> dict[str, float]:
+    return {"bpp": float(bpp), "psnr": float(metrics.psnr(original, decoded)),
+            "ssim": float(metrics.ssim(original, decoded))}
+
+
+def _baselines(original: np.ndarray, bpp: float, codecs: Sequence[str], pictures: dict, scores: dict) -> None:
+    """Add each Pillow codec at the highest quality whose bit rate is at most ``bpp``."""
+    for codec in codecs:
+        coded = metrics.codec_at_bpp(original, bpp, codec)
+        pictures[codec] = coded["decoded"]
+        scores[codec] = {"bpp": coded["bpp"], "psnr": coded["psnr"], "ssim": coded["ssim"],
+                         "quality": coded["quality"], "hit_target": coded["hit_target"], "target_bpp": float(bpp)}
+
+
+def explorer_panel(model: torch.nn.Module, image: np.ndarray, normalization, *, tile: int | None = None,
+                   bits_per_value: int | None = 8, codecs: Sequence[str] = ("jpeg",)) -> dict[str, Any]:
+    """Everything the latent explorer shows for one model and one image, as a plain dict.
+
+    The image (uint8 ``(H, W, 3)``) is cropped to whole ``tile x tile`` tiles (``tile=None``: the whole image,
+    which must then be square), coded tile by tile with ``helpers.compare.reconstruct`` (latent quantized to
+    ``bits_per_value`` bits per number) and compared with each of ``codecs`` at the highest quality whose bit
+    rate is at most the autoencoder's. Returns::
+
+        {"images":  {"original": ..., "autoencoder": ..., "jpeg": ...},    # uint8 (h, w, 3), all the same size
+         "metrics": {"original":    {"bpp": 24.0, "psnr": inf, "ssim": 1.0},
+                     "autoencoder": {"bpp": ..., "psnr": ..., "ssim": ...},
+                     "jpeg":        {"bpp": ..., "psnr": ..., "ssim": ..., "quality": ..., "hit_target": ...,
+                                     "target_bpp": ...}}}
+    """
+    tile = _tile_for(image, tile)
+    original = compare.crop_to_tiles(image, tile)
+    recon = compare.reconstruct(model, image, tile, normalization, bits_per_value)
+    bpp = compare.tile_bpp(model, tile, bits_per_value)
+    pictures = {"original": original, "autoencoder": recon}
+    scores = {"original": {"bpp": 24.0, "psnr": math.inf, "ssim": 1.0}, "autoencoder": _quality(original, recon, bpp)}
+    _baselines(original, bpp, codecs, pictures, scores)
+    return {"images": pictures, "metrics": scores}
+
+
+def rate_panel(codec, image: np.ndarray, codecs: Sequence[str] = ("jpeg", "webp")) -> dict[str, Any]:
+    """Everything the rate explorer shows for one kit codec (``helpers.codec.Codec``) and one image.
+
+    The image is compressed to real bytes and decompressed; its bpp is ``8 * len(bytes) / (H * W)``. Each of
+    ``codecs`` gets the highest quality whose bit rate is at most that. Same layout as :func:`explorer_panel`, with
+    the kit codec's picture under ``"codec"`` and its ``"bytes"`` in its metrics.
+    """
+    data = codec.compress(image)
+    decoded = codec.decompress(data)
+    h, w = image.shape[:2]
+    bpp = metrics.bits_per_pixel(len(data), h, w)
+    pictures = {"original": image, "codec": decoded}
+    scores = {"original": {"bpp": 24.0, "psnr": math.inf, "ssim": 1.0}, "codec": _quality(image, decoded, bpp)}
+    scores["codec"]["bytes"] = len(data)
+    _baselines(image, bpp, codecs, pictures, scores)
+    return {"images": pictures, "metrics": scores}
+
+
+def _tile_for(image: np.ndarray, tile: int | None) -> int:
+    if tile is None:
+        h, w = image.shape[:2]
+        if h != w:
+            raise ValueError(f"tile=None codes the whole image, which must then be square; this one is {h}x{w}. "
+                             f"Pass tile= the models' training size")
+        return h
+    return int(tile)
+
+
+# ----------------------------------------------------------------------------------------------------- display
+def png_data_uri(image: np.ndarray) -> str:
+    """A uint8 (H, W, 3) image as a ``data:image/png;base64,...`` URI (lossless: every pixel as it is)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=1)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _caption_line(m: Mapping[str, Any]) -> str:
+    if math.isinf(m["psnr"]):
+        return f"{m['bpp']:.0f} bpp (uncompressed)"
+    return f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {m['bpp']:.3f} bpp"
+
+
+def panel_html(panel: Mapping[str, Any], titles: Mapping[str, str], zoom: int = 1) -> str:
+    """HTML for one panel: the pictures side by side (in the order of ``titles``), each titled with its name and
+    PSNR, SSIM and bpp. ``titles`` maps a key of ``panel["images"]`` to its title. ``zoom`` scales the pictures by
+    an integer factor, keeping pixels square and sharp. Each ``<img>`` has ``alt`` set to its key."""
+    cells = []
+    for key, title in titles.items():
+        image, m = panel["images"][key], panel["metrics"][key]
+        lines = [f"<b>{html.escape(title)}</b>", html.escape(_caption_line(m))]
+        if "quality" in m:
+            lines[0] += f" <span style='font-weight:normal'>(quality {m['quality']})</span>"
+            if not m["hit_target"]:
+                lines.append(f"<span style='color:#b00'>cannot go down to {m['target_bpp']:.3f} bpp: "
+                             f"shown at more bits</span>")
+        h, w = image.shape[:2]
+        cells.append(
+            "<figure style='margin:0 12px 8px 0; display:inline-block; vertical-align:top'>"
+            f"<img alt='{html.escape(key)}' src='{png_data_uri(image)}' width='{w * zoom}' height='{h * zoom}' "
+            "style='image-rendering:pixelated; max-width:none'>"
+            f"<figcaption style='font-size:12px; line-height:1.4'>{'<br>'.join(lines)}</figcaption></figure>"
+        )
+    return "<div class='kit-explorer'>" + "".join(cells) + "</div>"
+
+
+def _panel_text(panel: Mapping[str, Any], titles: Mapping[str, str]) -> str:
+    lines = []
+    for key, title in titles.items():
+        m = panel["metrics"][key]
+        extra = f" (quality {m['quality']}{'' if m['hit_target'] else ', above the target'})" if "quality" in m else ""
+        lines.append(f"{title}{extra}: {_caption_line(m)}")
+    return "\n".join(lines)
+
+
+def show_html(output: widgets.Output, text_html: str, text_plain: str = "") -> None:
+    """Replace what ``output`` shows with ``text_html``. Sets the widget's outputs directly instead of printing
+    inside ``with output:``, so nothing can leak into the notebook cell (and it works outside a kernel)."""
+    output.outputs = ({"output_type": "display_data", "metadata": {},
+                       "data": {"text/html": text_html, "text/plain": text_plain or "explorer output"}},)
+
+
+def _show_error(output: widgets.Output, error: Exception) -> None:
+    message = f"{type(error).__name__}: {error}"
+    show_html(output, f"<pre style='color:#b00; white-space:pre-wrap'>{html.escape(message)}</pre>", message)
+
+
+def _explorer(slider: widgets.SelectionSlider, chooser: widgets.Dropdown, compute: Callable[[Any, int], dict],
+              titles: Callable[[Any], dict[str, str]], zoom: int) -> widgets.VBox:
+    """Wire a slider and an image chooser to ``compute(slider value, image index) -> panel`` with a cache."""
+    output = widgets.Output(layout=widgets.Layout(min_height="120px"))
+    box = widgets.VBox([widgets.HBox([slider, chooser]), output])
+    box.slider, box.chooser, box.output = slider, chooser, output
+    box.cache = {}
+    box.panel = None
+    box.error = None
+
+    def update(change=None) -> None:
+        key = (slider.value, chooser.value)
+        try:
+            if key not in box.cache:
+                box.cache[key] = compute(*key)
+            box.panel = box.cache[key]
+            box.error = None
+            names = titles(slider.value)
+            show_html(output, panel_html(box.panel, names, zoom), _panel_text(box.panel, names))
+        except Exception as error:  # shown in the widget: a callback's exception would only reach the log
+            box.error = error
+            _show_error(output, error)
+
+    box.update = update
+    slider.observe(update, names="value")
+    chooser.observe(update, names="value")
+    update()
+    return box
+
+
+# ----------------------------------------------------------------------------------------------------- explorers
+def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.ndarray], normalization, *,
+                    names: Sequence[str] | None = None, tile: int | None = None, bits_per_value: int | None = 8,
+                    zoom: int = 1) -> widgets.VBox:
+    """The latent-size explorer of notebook 06: drag the slider, watch the reconstruction sharpen.
+
+    Args:
+        models: trained autoencoders keyed by latent size, e.g. ``{8: model_8, 64: model_64}``; all trained with
+            ``normalization``.
+        images: uint8 ``(H, W, 3)`` images (e.g. the validation images at 224x224).
+        normalization: the ``helpers.data.Normalization`` the models were trained with (``train.normalization``).
+        names: one name per image for the chooser (default ``"image 0"``, ...).
+        tile: the models' training patch size: images are cropped to whole tiles and coded tile by tile.
+            ``None``: each (square) image is coded whole.
+        bits_per_value: bits per latent number (``helpers.compare``: uniform quantization, 8 by default).
+        zoom: integer magnification of the shown pictures.
+
+    Returns an ``ipywidgets.VBox`` with the parts as attributes: ``slider`` (``SelectionSlider`` over the latent
+    sizes, ``continuous_update=False``), ``chooser`` (``Dropdown``, value = image index), ``output`` (the
+    ``Output`` with the pictures), ``cache`` (``{(latent, image index): panel}``), ``panel`` (what is shown: a
+    dict from :func:`explorer_panel`), ``error`` (the last error, shown in the output, or None) and ``update()``.
+    """
+    models = _check_models(models)
+    images, names = check_images(images, names)
+    if not (callable(normalization) and hasattr(normalization, "to_uint8")):
+        raise TypeError("normalization must be the helpers.data.Normalization the models were trained with "
+                        "(e.g. train.normalization from make_splits)")
+    if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1):
+        raise ValueError(f"tile must be a positive integer (the models' training size) or None, got {tile!r}")
+    if int(zoom) != zoom or zoom < 1:
+        raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+    for i, image in enumerate(images):
+        side = _tile_for(image, tile)
+        if min(image.shape[:2]) < side:
+            raise ValueError(f"image {names[i]!r} is {image.shape[0]}x{image.shape[1]}, smaller than one "
+                             f"{side}x{side} tile: pass larger images or a smaller tile")
+    for side in sorted({_tile_for(image, tile) for image in images}):
+        for latent, model in models.items():
+            try:  # one blank tile through each model: a size it cannot take fails here, not in the widget
+                compare.tile_bpp(model, side, bits_per_value)
+            except Exception as error:
+                raise ValueError(f"the model for latent size {latent} cannot code {side}x{side} tiles ({error}); "
+                                 f"pass tile= the size it was trained on") from error
+
+    slider = widgets.SelectionSlider(options=[(str(k), k) for k in models], value=next(iter(models)),
+                                     description="latent size", continuous_update=False,
+                                     style={"description_width": "initial"},
+                                     layout=widgets.Layout(width="420px"))
+    chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
+
+    def compute(latent: int, index: int) -> dict:
+        return explorer_panel(models[latent], images[index], normalization, tile=tile,
+                              bits_per_value=bits_per_value)
+
+    def titles(latent: int) -> dict[str, str]:
+        return {"original": "original", "autoencoder": f"autoencoder, latent {latent}", "jpeg": "JPEG"}
+
+    return _explorer(slider, chooser, compute, titles, int(zoom))
+
+
+def _codec_label(codec) -> str:
+    return f"λ={codec.lmbda:g}" if getattr(codec, "lmbda", None) is not None else str(codec.name)
+
+
+def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[str] | None = None,
+                  baselines: Sequence[str] = ("jpeg", "webp"), zoom: int = 1) -> widgets.VBox:
+    """The rate explorer of notebook 08: one slider position per trained codec (per lambda)::
+
+        widgets.rate_explorer(images)            # the shipped checkpoints in checkpoints/
+
+    Args:
+        images: uint8 ``(H, W, 3)`` images of any size (the codec pads to multiples of 16 itself).
+        codecs: ``helpers.codec.Codec`` objects or checkpoint paths; ``None``: every shipped checkpoint in
+            ``checkpoints/`` (``helpers.codec.shipped_checkpoints()``). Ordered by lambda, lowest rate first.
+        names: one name per image for the chooser.
+        baselines: Pillow codecs shown beside it, each at the highest quality whose bpp is at most the codec's.
+        zoom: integer magnification of the shown pictures.
+
+    Returns an ``ipywidgets.VBox`` like :func:`latent_explorer`'s: ``slider`` (value = position in the list of
+    codecs, labelled by lambda), ``chooser``, ``output``, ``cache``, ``panel``, ``error``, ``update()``, and
+    ``codecs`` (the loaded codecs, in slider order).
+    """
+    from . import codec as kit_codec  # imported here: only the rate explorer needs the codec and its checkpoints
+
+    images, names = check_images(images, names)
+    if codecs is None:
+        codecs = kit_codec.shipped_checkpoints()
+        if not codecs:
+            raise ValueError(f"no codec checkpoints in {kit_codec.CHECKPOINT_DIR}; train them with "
+                             f"tools/train_codec.py or pass codecs=[...]")
+    loaded = [kit_codec.Codec.load(c) if isinstance(c, (str, Path)) else c for c in codecs]
+    if not loaded:
+        raise ValueError("no codecs: pass Codec objects or checkpoint paths, or None for the shipped ones")
+    for c in loaded:
+        if not (hasattr(c, "compress") and hasattr(c, "decompress")):
+            raise TypeError(f"expected helpers.codec.Codec objects or checkpoint paths, got {type(c).__name__}")
+    for b in baselines:
+        if b not in CODEC_NAMES:
+            raise ValueError(f"unknown baseline {b!r}; choose from {', '.join(CODEC_NAMES)}")
+    if int(zoom) != zoom or zoom < 1:
+        raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+    loaded.sort(key=lambda c: (math.inf if getattr(c, "lmbda", None) is None else c.lmbda))
+
+    slider = widgets.SelectionSlider(options=[(_codec_label(c), i) for i, c in enumerate(loaded)], value=0,
+                                     description="codec", continuous_update=False,
+                                     style={"description_width": "initial"},
+                                     layout=widgets.Layout(width="420px"))
+    chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
+
+    def compute(position: int, index: int) -> dict:
+        return rate_panel(loaded[position], images[index], baselines)
+
+    def titles(position: int) -> dict[str, str]:
+        out = {"original": "original", "codec": f"kit codec, {_codec_label(loaded[position])}"}
+        out.update({b: CODEC_NAMES[b] for b in baselines})
+        return out
+
+    box = _explorer(slider, chooser, compute, titles, int(zoom))
+    box.codecs = loaded
+    return box
