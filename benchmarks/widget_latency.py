@@ -15,6 +15,7 @@ Prints each update, a breakdown by stage (median and max of the same steps timed
 and last ``median_ms: X`` (target: at most 100 ms).
 
     python benchmarks/widget_latency.py [--repeats 30] [--latents 8,32,64,128,256] [--threads N]
+    python benchmarks/widget_latency.py --tile 32 --depth 2 --latents 4,8,16,32,64,128,256   # notebook 06's models
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def stage_times(model, image, tile, normalization) -> dict[str, float]:
     t4 = time.perf_counter()
     widgets.panel_html(panel, {"original": "original", "autoencoder": "autoencoder", "jpeg": "JPEG"})
     t5 = time.perf_counter()
-    return {"model (9 tiles)": t1 - t0, "PSNR + SSIM": t2 - t1, "JPEG at bpp": t3 - t2, "HTML + PNGs": t5 - t4}
+    return {f"model ({(image.shape[0] // tile) * (image.shape[1] // tile)} tiles)": t1 - t0, "PSNR + SSIM": t2 - t1, "JPEG at bpp": t3 - t2, "HTML + PNGs": t5 - t4}
 
 
 def main(argv=None) -> int:
@@ -72,20 +73,24 @@ def main(argv=None) -> int:
     parser.add_argument("--latents", default="8,32,64,128,256", help="latent sizes on the slider")
     parser.add_argument("--size", type=int, default=224, help="image side (default 224)")
     parser.add_argument("--tile", type=int, default=64, help="the models' tile side (default 64)")
+    parser.add_argument("--depth", type=int, default=3, help="ConvAE depth (default 3; notebook 06 uses 2)")
+    parser.add_argument("--width", type=int, default=16, help="ConvAE width (default 16)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     latents = [int(k) for k in args.latents.split(",")]
     torch.manual_seed(0)
-    models = {k: ConvAE(latent_dim=k, depth=3, width=16, image_size=args.tile).eval() for k in latents}
+    models = {k: ConvAE(latent_dim=k, depth=args.depth, width=args.width, image_size=args.tile).eval()
+              for k in latents}
     images = photos(args.size)
     normalization = Normalization.make("unit")
     explorer = widgets.latent_explorer(models, images, normalization, tile=args.tile)
 
     print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    print(f"explorer: {len(latents)} ConvAE(depth=3, width=16, image_size={args.tile}) models {latents}, "
+    print(f"explorer: {len(latents)} ConvAE(depth={args.depth}, width={args.width}, image_size={args.tile}) "
+          f"models {latents}, "
           f"{len(images)} images {args.size}x{args.size} (coded as {(args.size // args.tile) ** 2} tiles)")
     times = []
     for i in range(args.repeats + 1):
