@@ -20,7 +20,10 @@ __all__ = ["side_by_side", "plot_history", "plot_metric_vs_setting", "plot_rd", 
 _HISTORY_METRICS = {"loss": ("train_loss", "val_loss"), "psnr": (None, "val_psnr"), "ssim": (None, "val_ssim")}
 
 
-def _batch(images: Any) -> np.ndarray:
+def _batch(images: Any) -> np.ndarray | list[np.ndarray]:
+    """Images as (H, W, 3) uint8 arrays, indexable; a list or tuple may mix sizes (whole photographs)."""
+    if isinstance(images, (list, tuple)):
+        return [to_uint8(image) for image in images]
     pixels = to_uint8(images)
     return pixels[None] if pixels.ndim == 3 else pixels
 
