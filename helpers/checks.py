@@ -5,6 +5,7 @@ a hint about what is wrong. The checks build their own small inputs, so they wor
 notebook did, and they compare against a trusted implementation (scikit-image, torch) where one exists.
 """
 
+import copy
 import math
 
 import numpy as np
@@ -57,7 +58,8 @@ def check_psnr(psnr):
 # --------------------------------------------------------------------------------------------------- 02 preprocess
 def check_normalization(normalize, denormalize):
     """normalize(x, mean, std) and denormalize(x, mean, std) for x (N, 3, H, W), mean and std of length 3."""
-    x = torch.rand(2, 3, 4, 5, generator=torch.Generator().manual_seed(0))
+    # width 3: a mean of shape (3,) broadcasts over the width without an error, so the hint below is shown
+    x = torch.rand(2, 3, 4, 3, generator=torch.Generator().manual_seed(0))
     mean, std = torch.tensor([0.4, 0.5, 0.6]), torch.tensor([0.2, 0.25, 0.3])
     y = _call(normalize, x, mean, std, what="normalize")
     want = (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
@@ -124,6 +126,7 @@ def check_train_one_epoch(train_one_epoch):
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data, data), batch_size=8, shuffle=False)
     model = nn.Sequential(nn.Flatten(), nn.Linear(192, 16), nn.ReLU(), nn.Linear(16, 192), nn.Sigmoid(),
                           nn.Unflatten(1, (3, 8, 8)))
+    fresh = copy.deepcopy(model)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     before = [p.detach().clone() for p in model.parameters()]
     losses = [_call(train_one_epoch, model, loader, optimizer, what="train_one_epoch") for _ in range(5)]
@@ -135,11 +138,25 @@ def check_train_one_epoch(train_one_epoch):
     _require(losses[-1] < losses[0] * 0.9,
              f"the loss should fall over 5 epochs, got {[round(v, 4) for v in losses]}. Hints: "
              f"optimizer.zero_grad() before each backward pass; compare the output with the target.")
-    model.eval()
-    with torch.no_grad():
-        full = float(nn.functional.mse_loss(model(data), data))
-    _require(0.5 * full < losses[-1] < 2 * full + 0.05,
-             f"the returned loss {losses[-1]:.4f} is far from the MSE over the data ({full:.4f}): return the mean "
+    # one epoch of plain SGD from fresh weights, against the same steps done here: exact, so that a missing
+    # zero_grad, a sum of the batch losses or the last batch's loss cannot pass
+    model, reference = fresh, copy.deepcopy(fresh)
+    ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
+    ref_losses = []
+    for inputs, targets in loader:
+        ref_optimizer.zero_grad()
+        loss = nn.functional.mse_loss(reference(inputs), targets)
+        loss.backward()
+        ref_optimizer.step()
+        ref_losses.append(loss.item())
+    got = _call(train_one_epoch, model, loader, torch.optim.SGD(model.parameters(), lr=0.5), what="train_one_epoch")
+    _require(all(torch.allclose(p, r, atol=1e-5) for p, r in zip(model.parameters(), reference.parameters())),
+             "after one epoch the weights differ from those of the usual steps on each batch (zero_grad, forward, "
+             "MSE loss against the target, backward, step). Hint: call optimizer.zero_grad() before each backward "
+             "pass, or the gradients of earlier batches add up.")
+    want = sum(ref_losses) / len(ref_losses)
+    _require(abs(got - want) <= 1e-5 * want,
+             f"the returned loss {got:.5f} is not the mean of the epoch's batch losses ({want:.5f}): return the mean "
              f"of the batch losses, not their sum or the last one")
     _passed(f"the loss falls from {losses[0]:.4f} to {losses[-1]:.4f} in 5 epochs")
 
@@ -149,7 +166,8 @@ def check_upsample_block(upsample_block):
     """upsample_block(c_in, c_out) -> nn.Module doubling H and W: upsample, 3x3 conv, ReLU."""
     block = _call(upsample_block, 8, 4, what="upsample_block")
     _require(isinstance(block, nn.Module), "upsample_block should return an nn.Module (e.g. nn.Sequential)")
-    y = block(torch.randn(2, 8, 5, 7))
+    with torch.no_grad():
+        y = block(torch.randn(2, 8, 5, 7))
     _require(tuple(y.shape) == (2, 4, 10, 14), f"(2, 8, 5, 7) should become (2, 4, 10, 14), got {tuple(y.shape)}. "
                                                f"Hints: nn.Upsample(scale_factor=2), then nn.Conv2d(c_in, c_out, 3, "
                                                f"padding=1) keeps the size.")
@@ -161,10 +179,11 @@ def check_upsample_block(upsample_block):
 
 # ---------------------------------------------------------------------------------------------- 05 regularization
 def check_should_stop(should_stop):
-    """should_stop(val_losses, patience) -> True when the best loss is more than `patience` epochs old."""
+    """should_stop(val_losses, patience) -> True when at least `patience` epochs came after the best (first lowest)
+    loss, i.e. the last `patience` epochs brought no new best."""
     cases = [([1.0, 0.9, 0.8], 2, False), ([1.0, 0.9, 0.95, 0.97], 2, True), ([1.0, 0.9, 0.95], 2, False),
              ([1.0, 0.9, 0.95, 0.85], 2, False), ([0.5], 1, False), ([0.5, 0.5, 0.5], 2, True),
-             ([1.0, 0.8, 0.9, 0.9, 0.9], 3, True)]
+             ([1.0, 0.8, 0.9, 0.9, 0.9], 3, True), ([0.5, 1.0, 0.9, 0.8], 2, True)]
     for losses, patience, want in cases:
         got = _call(should_stop, losses, patience, what="should_stop")
         _require(bool(got) == want,

@@ -7,6 +7,7 @@
 """
 
 import math
+import numbers
 from pathlib import Path
 
 from helpers import paths
@@ -26,7 +27,7 @@ def check_choice(name, value, choices):
 
 def check_int(name, value, minimum=None, maximum=None):
     """`value` as an int within [minimum, maximum], else ParameterError (bools and 2.5 are refused)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float, str)):
         raise ParameterError(f"parameter {name}={value!r} must be an integer")
     try:
         number = int(value) if not isinstance(value, float) or value.is_integer() else None
@@ -51,8 +52,11 @@ def check_float(name, value, minimum=None, maximum=None):
 
 
 def check_int_list(name, value, minimum=None, maximum=None):
-    """A comma-separated string ("8,32,128") or a list of ints -> list of ints, each checked like check_int."""
+    """A comma-separated string ("8,32,128"), a list of ints, or one int (papermill's `-p seeds 0` passes an int)
+    -> list of ints, each checked like check_int."""
     items = value.split(",") if isinstance(value, str) else value
+    if isinstance(items, numbers.Integral) and not isinstance(items, bool):
+        items = [items]
     if not isinstance(items, (list, tuple)) or not items or any(str(i).strip() == "" for i in items):
         raise ParameterError(f"parameter {name}={value!r} must be a comma-separated list of integers, e.g. '8,32'")
     return [check_int(f"{name} (item {i + 1})", str(item).strip() if isinstance(item, str) else item,

@@ -68,9 +68,12 @@ def parameters_for(notebook, file_values, output_dir):
     import papermill
 
     declared = papermill.inspect_notebook(str(notebook))
+    section = file_values.get(notebook.stem, {})
+    if not isinstance(section, dict):
+        raise RunError(f"{notebook.stem} in the parameter file must be a mapping of name: value, not {section!r}")
     chosen = {k: v for k, v in file_values.items() if k in declared and not isinstance(v, dict)}
-    chosen.update(file_values.get(notebook.stem, {}))
-    unknown = sorted(set(file_values.get(notebook.stem, {})) - set(declared))
+    chosen.update(section)
+    unknown = sorted(set(section) - set(declared))
     if unknown:
         raise RunError(f"{notebook.name} has no parameter {', '.join(unknown)}; it has: {', '.join(declared)}")
     if "output_dir" in declared:
@@ -127,6 +130,11 @@ def main(argv=None):
             return 0
         notebooks = solution_notebooks(args.only)
         file_values = read_parameter_file(args.parameters) if args.parameters else {}
+        names = [nb.stem for nb in solution_notebooks()]
+        strays = sorted(k for k, v in file_values.items() if isinstance(v, dict) and k not in names)
+        if strays:  # a misspelt notebook name would otherwise be ignored without a word
+            raise RunError(f"parameter file {args.parameters}: no notebook called {', '.join(strays)}; "
+                           f"choose from: {', '.join(names)}")
         if not notebooks:
             print(f"\nno notebooks in {paths.SOLUTIONS_DIR} yet: nothing more to run")
             return 0

@@ -27,6 +27,7 @@ first copied to notebooks/backup/ (git-ignored), and the command says so.
 
 import argparse
 import copy
+import re
 import sys
 import time
 from pathlib import Path
@@ -116,12 +117,15 @@ def has_student_work(path):
     """True when the notebook at `path` was executed or has an exercise stub filled in."""
     nb = nbformat.read(path, as_version=4)
     executed = any(c.cell_type == "code" and (c.outputs or c.execution_count) for c in nb.cells)
-    open_stubs = sum(c.source.count(CODE_STUB[0]) for c in nb.cells if c.cell_type == "code")
+    # an untouched code stub is both of its lines, one under the other (students often keep the comment)
+    code_stub = re.compile(rf"^([ \t]*){re.escape(CODE_STUB[0])}[ \t]*\n\1{re.escape(CODE_STUB[1])}[ \t]*$", re.M)
+    open_stubs = sum(len(code_stub.findall(c.source)) if c.cell_type == "code" else c.source.count(MARKDOWN_STUB[0])
+                     for c in nb.cells)
     solution = Path(SOLUTIONS_DIR) / Path(path).name
     expected_stubs = 0
     if solution.exists():
         solution_cells = nbformat.read(solution, as_version=4).cells
-        expected_stubs = sum(c.source.count(BEGIN) for c in solution_cells if c.cell_type == "code")
+        expected_stubs = sum(c.source.count(BEGIN) for c in solution_cells)
     return executed or open_stubs < expected_stubs
 
 
@@ -129,7 +133,11 @@ def back_up(path):
     """Copy `path` to notebooks/backup/<name>.<timestamp>.ipynb and return the copy's path."""
     backup_dir = Path(path).parent / "backup"
     backup_dir.mkdir(exist_ok=True)
-    copy_path = backup_dir / f"{Path(path).stem}.{time.strftime('%Y%m%d-%H%M%S')}.ipynb"
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    copy_path = backup_dir / f"{Path(path).stem}.{stamp}.ipynb"
+    number = 1
+    while copy_path.exists():  # a backup from the same second is kept too
+        copy_path, number = backup_dir / f"{Path(path).stem}.{stamp}-{number}.ipynb", number + 1
     copy_path.write_bytes(Path(path).read_bytes())
     return copy_path
 
@@ -139,18 +147,19 @@ def main(argv=None):
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
     args = parser.parse_args(argv)
     if args.check:
-        stale = stale_files()
+        stale = stale_files(SOLUTIONS_DIR, NOTEBOOKS_DIR)
         for path in stale:
             print(f"stale: {path} (run `make student` to regenerate notebooks/ from solutions/)")
         return 1 if stale else 0
     NOTEBOOKS_DIR.mkdir(exist_ok=True)
-    for path, text in expected_files().items():
+    expected = expected_files(SOLUTIONS_DIR, NOTEBOOKS_DIR)
+    for path, text in expected.items():
         if not path.exists() or path.read_text() != text:
             if path.parent == NOTEBOOKS_DIR and path.exists() and has_student_work(path):
                 print(f"kept your work: {path} -> {back_up(path)}")
             path.write_text(text)
             print(f"wrote {path}")
-    for orphan in set(NOTEBOOKS_DIR.glob("*.ipynb")) - set(expected_files()):
+    for orphan in set(NOTEBOOKS_DIR.glob("*.ipynb")) - set(expected):
         print(f"note: {orphan} has no solution in {SOLUTIONS_DIR}; delete it if it is not needed")
     return 0
 

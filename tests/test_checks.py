@@ -1,0 +1,319 @@
+"""helpers.checks: every exercise check passes a right answer (printing "PASSED: ...") and fails wrong ones with
+CheckFailed and a hint. The right answers here are written like the solutions; the wrong ones are the mistakes
+students make."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from helpers import checks
+from helpers.checks import CheckFailed
+
+torch.set_num_threads(1)  # tiny models: one thread is fastest, and steady on shared cores
+
+
+def passes(check, *answers, capsys):
+    check(*answers)
+    out = capsys.readouterr().out
+    assert out.startswith("PASSED: "), out
+    return out
+
+
+def fails(check, *answers, match):
+    with pytest.raises(CheckFailed, match=match) as error:
+        check(*answers)
+    return str(error.value)
+
+
+def stub(*args):
+    raise NotImplementedError()
+
+
+def test_check_failed_is_an_assertion_error():
+    assert issubclass(CheckFailed, AssertionError)
+
+
+# ------------------------------------------------------------------------------------------------------- check_psnr
+def psnr(a, b):
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse))
+
+
+def test_check_psnr_passes_a_right_answer(capsys):
+    assert "matches scikit-image" in passes(checks.check_psnr, psnr, capsys=capsys)
+
+
+def test_check_psnr_passes_a_numpy_float(capsys):
+    passes(checks.check_psnr, lambda a, b: np.float64(psnr(a, b)), capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda a, b: 10 * np.log10(255.0**2 / np.mean((a - b) ** 2)), "uint8 arithmetic wraps around"),  # uint8 wrap
+    (lambda a, b: psnr(a, b) * 1.001, "scikit-image says"),
+    (lambda a, b: float(10 * np.log10(1.0 / np.mean((a / 1.0 - b) ** 2))), "peak value 255"),  # peak 1, not 255
+    (lambda a, b: torch.tensor(psnr(a, b)), "should return a float, got Tensor"),
+    (lambda a, b: [psnr(a, b)], "should return a float"),
+])
+def test_check_psnr_fails_wrong_answers(wrong, match):
+    fails(checks.check_psnr, wrong, match=match)
+
+
+def test_checks_turn_the_stub_into_a_clear_failure():
+    fails(checks.check_psnr, stub, match=r"psnr is not written yet: replace `raise NotImplementedError\(\)`")
+
+
+# ---------------------------------------------------------------------------------------------- check_normalization
+def normalize(x, mean, std):
+    return (x - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+
+
+def denormalize(x, mean, std):
+    return x * std.view(1, 3, 1, 1) + mean.view(1, 3, 1, 1)
+
+
+def test_check_normalization_passes_a_right_answer(capsys):
+    assert "exact inverses" in passes(checks.check_normalization, normalize, denormalize, capsys=capsys)
+
+
+def test_check_normalization_fails_broadcasting_over_the_width():
+    """The classic mistake: (x - mean) / std with mean of shape (3,) lines up with the last axis, not channels."""
+    fails(checks.check_normalization, lambda x, m, s: (x - m) / s, denormalize, match="reshape mean and std")
+
+
+def test_check_normalization_fails_a_wrong_inverse_or_order():
+    fails(checks.check_normalization, normalize, lambda x, m, s: (x - m.view(1, 3, 1, 1)) * s.view(1, 3, 1, 1),
+          match="multiply by std, then add mean")
+    fails(checks.check_normalization, normalize, lambda x, m, s: (x + m.view(1, 3, 1, 1)) * s.view(1, 3, 1, 1),
+          match="denormalize")
+    fails(checks.check_normalization, lambda x, m, s: x / s.view(1, 3, 1, 1) - m.view(1, 3, 1, 1), denormalize,
+          match=r"\(x\[:, c\] - mean\[c\]\) / std\[c\]")
+
+
+def test_check_normalization_fails_a_wrong_shape_or_type():
+    fails(checks.check_normalization, lambda x, m, s: normalize(x, m, s).numpy(), denormalize,
+          match="should return a tensor shaped like its input")
+    fails(checks.check_normalization, lambda x, m, s: normalize(x, m, s).mean(0), denormalize,
+          match="shaped like its input")
+
+
+def test_check_normalization_stub():
+    fails(checks.check_normalization, normalize, stub, match="denormalize is not written yet")
+
+
+# ---------------------------------------------------------------------------------------------- check_channel_stats
+def channel_stats(images):
+    values = images.reshape(-1, 3).astype(np.float64) / 255.0
+    return values.mean(axis=0), values.std(axis=0)
+
+
+def test_check_channel_stats_passes_a_right_answer(capsys):
+    passes(checks.check_channel_stats, channel_stats, capsys=capsys)
+    passes(checks.check_channel_stats, lambda im: tuple(torch.tensor(v) for v in channel_stats(im)), capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda im: (im.reshape(-1, 3).mean(0), im.reshape(-1, 3).std(0)), "divide by 255"),
+    (lambda im: (channel_stats(im)[0], (im.reshape(-1, 3) / 255).std(0, ddof=1)), r"population std \(ddof=0\)"),
+    (lambda im: (np.full(3, (im / 255).mean()), channel_stats(im)[1]), "one value per channel"),
+    (lambda im: list(channel_stats(im)), "should return a pair"),
+    (lambda im: ((im / 255).mean((1, 2)), (im / 255).std((1, 2))), "expected 3 means and 3 stds"),
+])
+def test_check_channel_stats_fails_wrong_answers(wrong, match):
+    fails(checks.check_channel_stats, wrong, match=match)
+
+
+# ------------------------------------------------------------------------------------------------ check_autoencoder
+class TinyAutoencoder(nn.Module):
+    def __init__(self, image_size, latent_dim, hidden=32, output=nn.Sigmoid, flatten=True):
+        super().__init__()
+        self.image_size, self.flatten = image_size, flatten
+        n = 3 * image_size * image_size
+        self.encoder = nn.Sequential(nn.Linear(n, hidden), nn.ReLU(), nn.Linear(hidden, latent_dim))
+        self.decoder = nn.Sequential(nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n), output())
+
+    def encode(self, x):
+        return self.encoder(x.flatten(1) if self.flatten else x)
+
+    def decode(self, z):
+        return self.decoder(z).view(-1, 3, self.image_size, self.image_size)
+
+    def forward(self, x):
+        return self.decode(self.encode(x))
+
+
+def test_check_autoencoder_passes_a_right_answer(capsys):
+    out = passes(checks.check_autoencoder, TinyAutoencoder, capsys=capsys)
+    n_params = sum(p.numel() for p in TinyAutoencoder(16, 10).parameters())
+    assert f"{n_params:,} parameters" in out
+
+
+def test_check_autoencoder_fails_without_a_sigmoid():
+    fails(checks.check_autoencoder, lambda s, k: TinyAutoencoder(s, k, output=nn.Identity), match="end with a sigmoid")
+
+
+def test_check_autoencoder_fails_a_wrong_latent_shape():
+    fails(checks.check_autoencoder, lambda s, k: TinyAutoencoder(s, k + 1), match=r"\(4, 10\), got \(4, 11\)")
+
+
+def test_check_autoencoder_fails_a_decoder_that_does_not_reshape():
+    class Flat(TinyAutoencoder):
+        def decode(self, z):
+            return self.decoder(z)
+
+    fails(checks.check_autoencoder, Flat, match=r"decode should give \(N, 3, S, S\).*got \(4, 768\)")
+
+
+def test_check_autoencoder_fails_a_forward_that_is_not_decode_of_encode():
+    class Skip(TinyAutoencoder):
+        def forward(self, x):
+            return torch.sigmoid(x)
+
+    fails(checks.check_autoencoder, Skip, match=r"forward\(x\) should be decode\(encode\(x\)\)")
+
+
+def test_check_autoencoder_fails_a_plain_object_or_no_parameters():
+    class NotAModule:
+        def __init__(self, image_size, latent_dim):
+            pass
+
+    fails(checks.check_autoencoder, NotAModule, match="subclass nn.Module")
+    fails(checks.check_autoencoder, lambda s, k: nn.Module(), match="no parameters")
+
+
+def test_check_autoencoder_stub():
+    fails(checks.check_autoencoder, stub, match="the autoencoder's __init__ is not written yet")
+
+
+# ------------------------------------------------------------------------------------------- check_train_one_epoch
+def trainer(mistake=None):
+    def train_one_epoch(model, loader, optimizer):
+        model.train()
+        losses = []
+        for inputs, targets in loader:
+            if mistake != "no zero_grad":
+                optimizer.zero_grad()
+            loss = nn.functional.mse_loss(model(inputs), targets)
+            if mistake != "no step":
+                loss.backward()
+                optimizer.step()
+            losses.append(loss.item())
+        if mistake == "sum":
+            return sum(losses)
+        if mistake == "last":
+            return losses[-1]
+        if mistake == "tensor":
+            return loss
+        return sum(losses) / len(losses)
+
+    return train_one_epoch
+
+
+def test_check_train_one_epoch_passes_a_right_answer(capsys):
+    out = passes(checks.check_train_one_epoch, trainer(), capsys=capsys)
+    assert "in 5 epochs" in out
+
+
+def test_check_train_one_epoch_passes_a_sample_weighted_mean(capsys):
+    def train_one_epoch(model, loader, optimizer):
+        total, count = 0.0, 0
+        for inputs, targets in loader:
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.MSELoss()(model(inputs), targets)
+            loss.backward()
+            optimizer.step()
+            total, count = total + loss.item() * len(inputs), count + len(inputs)
+        return total / count
+
+    passes(checks.check_train_one_epoch, train_one_epoch, capsys=capsys)
+
+
+@pytest.mark.parametrize("mistake, match", [
+    ("no step", "weights did not change"),
+    ("tensor", r"as a float.*loss.item\(\)"),
+    ("sum", "not their sum or the last one"),
+    ("last", "not their sum or the last one"),
+    ("no zero_grad", r"optimizer.zero_grad\(\)"),
+])
+def test_check_train_one_epoch_fails_wrong_answers(mistake, match):
+    fails(checks.check_train_one_epoch, trainer(mistake), match=match)
+
+
+def test_check_train_one_epoch_stub():
+    fails(checks.check_train_one_epoch, stub, match="train_one_epoch is not written yet")
+
+
+# ----------------------------------------------------------------------------------------------- check_upsample_block
+def upsample_block(c_in, c_out):
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU())
+
+
+def test_check_upsample_block_passes_a_right_answer(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing but the PASSED line in the student's notebook
+        passes(checks.check_upsample_block, upsample_block, capsys=capsys)
+    passes(checks.check_upsample_block, lambda i, o: nn.Sequential(nn.Upsample(scale_factor=2, mode="bilinear"),
+                                                                   nn.Conv2d(i, o, 3, padding=1), nn.ReLU()),
+           capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda i, o: nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(i, o, 3), nn.ReLU()),
+     r"got \(2, 4, 8, 12\).*padding=1"),
+    (lambda i, o: nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.ReLU()), r"got \(2, 4, 5, 7\)"),
+    (lambda i, o: nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(i, o, 3, padding=1)), "end with a ReLU"),
+    (lambda i, o: nn.Sequential(nn.ConvTranspose2d(i, o, 2, stride=2), nn.ReLU()), "not ConvTranspose2d"),
+    (lambda i, o: [nn.Upsample(scale_factor=2), nn.Conv2d(i, o, 3, padding=1), nn.ReLU()], "return an nn.Module"),
+])
+def test_check_upsample_block_fails_wrong_answers(wrong, match):
+    torch.manual_seed(0)
+    fails(checks.check_upsample_block, wrong, match=match)
+
+
+# -------------------------------------------------------------------------------------------------- check_should_stop
+def should_stop(val_losses, patience):
+    return len(val_losses) - 1 - int(np.argmin(val_losses)) >= patience
+
+
+def test_check_should_stop_passes_a_right_answer(capsys):
+    assert "agrees on 8 cases" in passes(checks.check_should_stop, should_stop, capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda losses, p: len(losses) - 1 - int(np.argmin(losses)) > p,  # off by one
+    lambda losses, p: len(losses) - 1 - (len(losses) - 1 - int(np.argmin(losses[::-1]))) >= p,  # a tie is no new best
+    lambda losses, p: len(losses) > p and losses[-1] >= losses[-1 - p],  # compares with p epochs ago, not the best
+    lambda losses, p: len(losses) > p and all(a <= b for a, b in zip(losses[-p - 1:], losses[-p:])),  # rises in a row
+    lambda losses, p: False,
+])
+def test_check_should_stop_fails_wrong_answers(wrong):
+    fails(checks.check_should_stop, wrong, match=r"should_stop\(\[.*\], patience=\d\) should be (True|False)")
+
+
+# --------------------------------------------------------------------------------------------------- check_latent_bpp
+def test_check_latent_bpp(capsys):
+    passes(checks.check_latent_bpp, lambda n, h, w, b: n * b / (h * w), capsys=capsys)
+    fails(checks.check_latent_bpp, lambda n, h, w, b: n * b / (h * w * 3), match=r"height \* width, not \* 3")
+    fails(checks.check_latent_bpp, lambda n, h, w, b: n / (h * w), match="should be 0.2500")
+    fails(checks.check_latent_bpp, stub, match="latent_bpp is not written yet")
+
+
+# ------------------------------------------------------------------------------------------------ check_pareto_front
+def pareto_front(costs, qualities):
+    return [i for i, (c, q) in enumerate(zip(costs, qualities))
+            if not any(cj <= c and qj >= q and (cj < c or qj > q) for cj, qj in zip(costs, qualities))]
+
+
+def test_check_pareto_front_passes_in_any_order(capsys):
+    passes(checks.check_pareto_front, pareto_front, capsys=capsys)
+    passes(checks.check_pareto_front, lambda c, q: pareto_front(c, q)[::-1], capsys=capsys)
+
+
+def test_check_pareto_front_fails_wrong_answers():
+    # strict dominance on both axes keeps a point that only ties on quality at a higher cost
+    strict = lambda c, q: [i for i in range(len(c)) if not any(c[j] < c[i] and q[j] > q[i] for j in range(len(c)))]
+    fails(checks.check_pareto_front, strict, match=r"should be \[0, 1, 3, 4\].*got \[0, 1, 3, 4, 5\]")
+    fails(checks.check_pareto_front, lambda c, q: list(range(len(c))), match="should be")
+    fails(checks.check_pareto_front, stub, match="pareto_front is not written yet")

@@ -1,0 +1,159 @@
+"""helpers.params: notebook parameter checks that fail clearly, and data/output folder resolution."""
+
+import math
+
+import numpy as np
+import pytest
+
+from helpers import paths
+from helpers.params import (ParameterError, check_choice, check_float, check_int, check_int_list, resolve_data_dir,
+                            resolve_output_dir)
+
+
+def test_parameter_error_is_a_value_error():
+    assert issubclass(ParameterError, ValueError)
+
+
+# ------------------------------------------------------------------------------------------------------ check_choice
+def test_check_choice_returns_an_allowed_value():
+    assert check_choice("target", "jpeg", ["original", "jpeg"]) == "jpeg"
+    assert check_choice("codec", "webp", ("jpeg", "webp")) == "webp"
+
+
+def test_check_choice_names_the_parameter_and_lists_the_choices():
+    with pytest.raises(ParameterError) as error:
+        check_choice("target", "png", ["original", "jpeg"])
+    message = str(error.value)
+    assert "target='png'" in message
+    assert "'original', 'jpeg'" in message
+
+
+def test_check_choice_is_case_sensitive():
+    with pytest.raises(ParameterError):
+        check_choice("target", "JPEG", ["original", "jpeg"])
+
+
+# --------------------------------------------------------------------------------------------------------- check_int
+@pytest.mark.parametrize("value, want", [(3, 3), (0, 0), (-2, -2), (4.0, 4), ("7", 7), (" 12 ", 12),
+                                         (np.int64(5), 5), (np.float64(6.0), 6)])
+def test_check_int_accepts_integers_in_any_plain_form(value, want):
+    got = check_int("epochs", value)
+    assert got == want and type(got) is int
+
+
+@pytest.mark.parametrize("value", [2.5, "2.5", "three", "", None, True, False, math.nan, math.inf, [3], np.bool_(True)])
+def test_check_int_refuses_non_integers(value):
+    with pytest.raises(ParameterError, match=r"parameter epochs=.* must be an integer"):
+        check_int("epochs", value)
+
+
+def test_check_int_range_is_inclusive():
+    assert check_int("epochs", 1, minimum=1, maximum=10) == 1
+    assert check_int("epochs", 10, minimum=1, maximum=10) == 10
+    with pytest.raises(ParameterError, match="epochs=0 is too small: it must be at least 1"):
+        check_int("epochs", 0, minimum=1)
+    with pytest.raises(ParameterError, match="epochs=11 is too large: it must be at most 10"):
+        check_int("epochs", "11", maximum=10)
+
+
+# ------------------------------------------------------------------------------------------------------- check_float
+@pytest.mark.parametrize("value, want", [(0.5, 0.5), (3, 3.0), ("1e-3", 1e-3), (" 2.5 ", 2.5), (np.float32(0.25), 0.25)])
+def test_check_float_accepts_finite_numbers(value, want):
+    got = check_float("lr", value)
+    assert got == pytest.approx(want) and isinstance(got, float)
+
+
+@pytest.mark.parametrize("value", ["nan", math.nan, math.inf, -math.inf, "inf", "fast", "", None, True, [0.1]])
+def test_check_float_refuses_non_finite_and_non_numbers(value):
+    with pytest.raises(ParameterError, match=r"parameter lr=.* must be a finite number"):
+        check_float("lr", value)
+
+
+def test_check_float_range():
+    assert check_float("dropout", 0.0, minimum=0.0, maximum=0.9) == 0.0
+    with pytest.raises(ParameterError, match="dropout=0.95 is too large: it must be at most 0.9"):
+        check_float("dropout", 0.95, minimum=0.0, maximum=0.9)
+    with pytest.raises(ParameterError, match="too small"):
+        check_float("lr", "-1e-3", minimum=0)
+
+
+# ---------------------------------------------------------------------------------------------------- check_int_list
+@pytest.mark.parametrize("value, want", [("8,32,128", [8, 32, 128]), (" 8 , 32 ", [8, 32]), ("64", [64]),
+                                         ([8, 32], [8, 32]), ((4, "16"), [4, 16]), ([2.0], [2])])
+def test_check_int_list_parses_strings_and_sequences(value, want):
+    assert check_int_list("latent_dims", value) == want
+
+
+def test_check_int_list_accepts_a_single_integer():
+    """papermill's `-p latent_dims 64` and a YAML `latent_dims: 64` both pass the int 64, not the string "64"."""
+    assert check_int_list("latent_dims", 64) == [64]
+    assert check_int_list("latent_dims", np.int64(16), minimum=1) == [16]
+
+
+@pytest.mark.parametrize("value", ["", "8,,32", "8,32,", ",", [], (), None, {"a": 1}, True])
+def test_check_int_list_refuses_empty_items_and_other_types(value):
+    with pytest.raises(ParameterError, match="latent_dims"):
+        check_int_list("latent_dims", value)
+
+
+def test_check_int_list_names_the_bad_item_and_checks_each_range():
+    with pytest.raises(ParameterError, match=r"latent_dims \(item 2\)='x' must be an integer"):
+        check_int_list("latent_dims", "8,x,32")
+    with pytest.raises(ParameterError, match=r"latent_dims \(item 3\)=0 is too small"):
+        check_int_list("latent_dims", [8, 4, 0], minimum=1)
+    with pytest.raises(ParameterError, match=r"item 1"):
+        check_int_list("latent_dims", [2.5])
+
+
+# -------------------------------------------------------------------------------------------------- resolve_data_dir
+@pytest.mark.parametrize("empty", ["", None])
+def test_resolve_data_dir_empty_means_the_default_dataset(empty):
+    assert resolve_data_dir(empty) is None
+
+
+def test_resolve_data_dir_absolute_folder(tmp_path):
+    assert resolve_data_dir(str(tmp_path)) == tmp_path
+    assert resolve_data_dir(tmp_path) == tmp_path
+
+
+def test_resolve_data_dir_relative_paths_start_at_the_repository_root(tmp_path, monkeypatch):
+    (tmp_path / "images").mkdir()
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
+    assert resolve_data_dir("images") == tmp_path / "images"
+
+
+def test_resolve_data_dir_expands_the_home_folder(tmp_path, monkeypatch):
+    (tmp_path / "live").mkdir()
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_data_dir("~/live") == tmp_path / "live"
+
+
+def test_resolve_data_dir_refuses_a_missing_folder_or_a_file(tmp_path):
+    with pytest.raises(ParameterError, match=r"data_dir='.*nowhere'.*no folder at"):
+        resolve_data_dir(str(tmp_path / "nowhere"))
+    file = tmp_path / "image.png"
+    file.write_bytes(b"not a folder")
+    with pytest.raises(ParameterError, match="no folder"):
+        resolve_data_dir(str(file))
+
+
+# ------------------------------------------------------------------------------------------------ resolve_output_dir
+def test_resolve_output_dir_creates_the_given_folder(tmp_path):
+    target = tmp_path / "run" / "04_conv_model"
+    assert resolve_output_dir(str(target), "04_conv_model") == target
+    assert target.is_dir()
+    assert resolve_output_dir(str(target), "04_conv_model") == target  # existing folder: fine
+
+
+def test_resolve_output_dir_empty_means_runs_interactive(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path / "runs")
+    got = resolve_output_dir("", "01_explore")
+    assert got == tmp_path / "runs" / "interactive" / "01_explore"
+    assert got.is_dir()
+
+
+def test_resolve_output_dir_relative_paths_start_at_the_repository_root(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "REPO_ROOT", tmp_path)
+    assert resolve_output_dir("outputs/x", "01_explore") == tmp_path / "outputs" / "x"
+    assert (tmp_path / "outputs" / "x").is_dir()
+
