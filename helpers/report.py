@@ -7,7 +7,6 @@ and its key figures as PNG files (see :func:`save_metrics` and :func:`save_figur
 
 import html
 import json
-import math
 import os
 from pathlib import Path
 
@@ -42,7 +41,7 @@ def save_figure(fig, output_dir, name):
 
 def _format(value):
     if isinstance(value, float):
-        return "inf" if math.isinf(value) else f"{value:.4g}"
+        return f"{value:.4g}"  # also "inf", "-inf", "nan"
     return str(value)
 
 
