@@ -45,12 +45,23 @@ def _format(value):
     return str(value)
 
 
+def _flatten(metrics, prefix=""):
+    """{"variants": {"tanh": 24.4}} -> {"variants: tanh": 24.4}, so nested metrics read as table rows."""
+    flat = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}: "))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _sections(run_dir, timings):
     """(notebook name, seconds, metrics dict, [figure paths relative to run_dir]) for each notebook that ran."""
     for name in timings:
         folder = Path(run_dir) / name
         metrics_path = folder / METRICS_FILE
-        metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+        metrics = _flatten(json.loads(metrics_path.read_text())) if metrics_path.exists() else {}
         figures = sorted(p.relative_to(run_dir) for p in folder.glob("*.png")) if folder.exists() else []
         yield name, timings[name], metrics, figures
 

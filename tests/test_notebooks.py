@@ -1,0 +1,117 @@
+"""The notebooks as files: parameters documented, student versions in sync, no outputs committed, and every
+exercise check proven both ways (it passes on the solution and fails on the student's stub).
+
+Executing the solution notebooks end to end is nbval's job: `make test` collects solutions/*.ipynb with
+`--nbval-lax` (see pyproject.toml)."""
+
+import re
+
+import nbformat
+import papermill
+import pytest
+
+from helpers import checks, paths, student
+
+SOLUTIONS = sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
+SHARED_NAMES = {"data_dir": "str", "output_dir": "str"}
+
+
+def read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def test_the_series_is_there():
+    names = [p.stem for p in SOLUTIONS]
+    for expected in ("01_explore", "02_preprocess", "03_baseline", "04_conv_model", "05_regularization",
+                     "06_bottleneck_sweep", "07_analysis"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_one_documented_parameters_cell(path):
+    nb = read(path)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1, f"{path.name}: expected exactly one cell tagged 'parameters'"
+    params = papermill.inspect_notebook(str(path))
+    for name, info in params.items():
+        assert info["inferred_type_name"] != "None", f"{path.name}: parameter {name} has no type annotation"
+        assert info["help"], f"{path.name}: parameter {name} has no help comment"
+    for name, type_name in SHARED_NAMES.items():
+        assert params[name]["inferred_type_name"] == type_name, f"{path.name}: {name} should be a {type_name}"
+    # a parameter whose comment holds '=' is silently dropped by papermill: compare with the source
+    declared = re.findall(r"^(\w+)\s*:", tagged[0].source, flags=re.M)
+    assert sorted(declared) == sorted(params), f"{path.name}: papermill sees {sorted(params)}, cell has {declared}"
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_goals_first_and_lessons_last(path):
+    nb = read(path)
+    assert nb.cells[0].cell_type == "markdown" and "Goals" in nb.cells[0].source
+    assert nb.cells[-1].cell_type == "markdown" and "What we learned" in nb.cells[-1].source
+    assert any("save_metrics" in c.source for c in nb.cells if c.cell_type == "code")
+
+
+def test_committed_notebooks_carry_no_outputs_or_widget_state():
+    for path in SOLUTIONS + sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
+        nb = read(path)
+        assert "widgets" not in nb.metadata, f"{path}: widget state in the metadata"
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, f"{path}: cell {i} has outputs"
+
+
+def test_student_notebooks_are_in_sync():
+    stale = student.stale_files()
+    assert not stale, f"regenerate with `make student`: {[str(p) for p in stale]}"
+
+
+def test_student_notebooks_hold_no_solutions():
+    for path in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
+        text = path.read_text()
+        assert student.BEGIN not in text and student.END not in text, path
+
+
+# ------------------------------------------------------------------------------------- exercises, both ways
+def exercises():
+    """(notebook, exercise cell index, check cell index) for every exercise of every solution notebook."""
+    found = []
+    for path in SOLUTIONS:
+        cells = read(path).cells
+        for i, cell in enumerate(cells):
+            if cell.cell_type == "code" and student.BEGIN in cell.source:
+                j = next(k for k in range(i + 1, len(cells)) if cells[k].cell_type == "code")
+                found.append(pytest.param(path, i, j, id=f"{path.stem}-cell{i}"))
+    return found
+
+
+def run_exercise(path, exercise, check, make_stub):
+    """Run the parameters cell, the setup cell after it, the exercise (solution or stub) and its check cell."""
+    cells = read(path).cells
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    source = cells[exercise].source
+    if make_stub:
+        source = student.replace_solutions(source, student.CODE_STUB)
+    namespace = {"display": print}
+    for code in (cells[params].source, cells[params + 1].source, source, cells[check].source):
+        exec(compile(code, str(path), "exec"), namespace)
+
+
+def test_every_notebook_from_03_has_an_exercise():
+    with_exercises = {p.values[0].stem for p in exercises()}
+    for path in SOLUTIONS:
+        if path.stem >= "03":
+            assert path.stem in with_exercises, f"{path.name} has no exercise"
+
+
+@pytest.mark.parametrize("path, exercise, check", exercises())
+def test_check_passes_on_the_solution(path, exercise, check, capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
+    run_exercise(path, exercise, check, make_stub=False)
+    assert "PASSED" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path, exercise, check", exercises())
+def test_check_fails_on_the_stub(path, exercise, check, tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
+    with pytest.raises(checks.CheckFailed, match="(?i)not implemented|YOUR CODE"):
+        run_exercise(path, exercise, check, make_stub=True)
