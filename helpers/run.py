@@ -81,8 +81,10 @@ def parameters_for(notebook, file_values, output_dir):
     return chosen
 
 
-def new_run_dir(root=paths.RUNS_DIR):
-    """A fresh folder runs/<timestamp>/ (with a suffix if that second is taken: earlier runs are never touched)."""
+def new_run_dir(root=None):
+    """A fresh folder <root>/<timestamp>/ (root: runs/ by default; a suffix if that second is taken: earlier runs are
+    never touched)."""
+    root = paths.RUNS_DIR if root is None else root
     stamp = time.strftime("%Y%m%d-%H%M%S")
     for suffix in [""] + [f"-{i}" for i in range(1, 100)]:
         run_dir = Path(root) / f"{stamp}{suffix}"
