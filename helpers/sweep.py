@@ -1,0 +1,793 @@
+"""Instructors' sweeps: run one notebook over a grid of parameters, each combination its own papermill run.
+
+    python -m helpers.sweep solutions/04_conv_model.ipynb --grid latent_dim=16,64,256 --grid epochs=5
+    python -m helpers.sweep solutions/04_conv_model.ipynb -f sweeps/04_conv_model.latent_dim.yaml --jobs 2
+    python -m helpers.sweep NOTEBOOK --grid lr=1e-3,3e-3 --scheduler tcp://HOST:8786
+
+Before anything runs, every name is checked against the notebook's `parameters` cell (papermill.inspect_notebook)
+and every value is converted to the parameter's annotated type: an unknown name or a bad value is an error that
+names it. Then each combination runs in its own kernel, and the sweep writes (DIR: --out, by default
+runs/sweeps/<notebook name>):
+
+    DIR/results.csv                  one row per run: parameters, status (ok/failed), error, metrics, seconds
+    DIR/plot_<notebook>_vs_<names>.png   each metric against each swept parameter
+    DIR/<run id>/<notebook>.ipynb    the executed notebook (with the traceback when the run failed)
+    DIR/<run id>/metrics.json        the notebook's key metrics (helpers.report.save_metrics into its output_dir)
+    DIR/<run id>/runner.log          what the run printed outside the notebook (warnings, papermill)
+    DIR/<run id>/result.json         written last, atomically: a run folder with it is a finished run
+
+A run id names the parameters the sweep sets, e.g. `epochs=5__latent_dim=16`. A failing run does not stop the
+others. Running the same command again skips the finished runs (--retry-failed runs the failed ones again) and
+redoes runs that were cut off; results.csv is rebuilt from the result.json files after each run and replaced
+atomically, so a sweep killed at any moment (even kill -9) loses no finished run.
+
+Values: `--grid NAME=V1,V2` splits on the commas outside brackets and quotes, so a list parameter is swept with
+`--grid latent_dims=[8],[8,32]` and a text that holds commas is quoted: `--grid qualities="'10,50','90'"`.
+A YAML file (-f) holds fixed values at the top level and the grid under `grid:`; --grid replaces a name of it:
+
+    epochs: 5                  # the same in every run
+    grid:
+      latent_dim: [16, 64, 256]
+      lr: [0.001, 0.003]
+
+Runs go to local processes (--jobs at a time), or with --scheduler to a Dask distributed cluster: the notebook
+travels to a worker, runs in a scratch folder there (in the notebook's own folder as working directory when the
+worker has it, e.g. the same checkout) and the run's files come back into DIR. Workers need the kit installed.
+"""
+
+import argparse
+import ast
+import csv
+import difflib
+import io
+import itertools
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from helpers import paths, report
+from helpers.run import KERNEL, RunError, read_parameter_file
+
+OUTPUT_PARAM = "output_dir"     # the notebook parameter each run's folder is given to
+RESULT_FILE = "result.json"
+RESULTS_CSV = "results.csv"
+LOG_FILE = "runner.log"
+LOCK_FILE = ".sweep.lock"
+MAX_ID_LEN = 120
+ERROR_MARK = "sweep-run-error: "    # how a run tells the sweep its error's last line (in runner.log)
+
+
+class SweepError(ValueError):
+    """A bad command line, parameter file or output folder; the message names the culprit."""
+
+
+# -- names and values -------------------------------------------------------------------------------------------
+
+def notebook_parameters(notebook):
+    """{name: papermill's description (inferred_type_name, default, help)} of the notebook's parameters cell."""
+    import papermill
+
+    notebook = Path(notebook)
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        raise SweepError(f"notebook {notebook} not found (give the path of an .ipynb file)")
+    declared = papermill.inspect_notebook(str(notebook))
+    if not declared:
+        raise SweepError(f"{notebook} has no cell tagged 'parameters': there is nothing to sweep")
+    return declared
+
+
+def parameter_type(description):
+    """The annotation as a string ("int", "list[int]", "Optional[float]"); for an unannotated parameter, the
+    type of its default ("x = 3" gives "int")."""
+    annotation = description.get("inferred_type_name") or "None"
+    if annotation != "None":
+        return annotation.replace("typing.", "").replace(" ", "")
+    try:
+        default = ast.literal_eval(description.get("default", ""))
+    except (ValueError, SyntaxError):
+        return "any"
+    return type(default).__name__ if default is not None else "any"
+
+
+def convert(value, type_name):
+    """`value` (a YAML value, or the text typed after --grid NAME=) as the type `type_name` names.
+    Raises ValueError with a hint when it does not fit."""
+    import yaml
+
+    optional = re.fullmatch(r"Optional\[(.+)\]|(.+)\|None|None\|(.+)|Union\[(.+),None\]", type_name)
+    if optional:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
+            return None
+        type_name = next(group for group in optional.groups() if group)
+    if type_name == "str":
+        if isinstance(value, str):          # typed text: a quoted value loses its quotes, 'a,b' -> a,b
+            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
+            return value[1:-1] if quoted else value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ValueError("give a text")
+    if isinstance(value, str):              # typed text of another type: read it as YAML (8, 1e-3, [8, 32], true)
+        try:
+            value = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ValueError("a bracket or quote is not closed") from None
+    if type_name == "bool":
+        if value in (0, 1) and not isinstance(value, float):   # true/false/yes/no are already bools in YAML
+            return bool(value)
+        raise ValueError("use true or false")
+    if type_name == "int":
+        number = _number(value)
+        if number is None or not number.is_integer():
+            raise ValueError("give a whole number")
+        return int(number)
+    if type_name == "float":
+        number = _number(value)
+        if number is None:
+            raise ValueError("give a number")
+        return number
+    listed = re.fullmatch(r"(?:list|List|tuple|Tuple|Sequence)(?:\[(\w+)(?:,\.\.\.)?\])?", type_name)
+    if listed:
+        if not isinstance(value, list):
+            raise ValueError("write a list in brackets, e.g. [8, 32]")
+        return [convert(item, listed.group(1)) for item in value] if listed.group(1) else value
+    if type_name in ("dict", "Dict") and not isinstance(value, dict):
+        raise ValueError("write a mapping in braces, e.g. {a: 1}")
+    return value                            # any other annotation (Path, Any...): the value as YAML reads it
+
+
+def _number(value):
+    """`value` as a finite float, or None (bools and texts that are not numbers are not numbers)."""
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(value)               # YAML reads 1e-3 as text: float() reads it
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def split_values(text):
+    """Split V1,V2,... on the commas outside brackets and quotes: "[1,2],[3]" is two values."""
+    values, current, depth, quote = [], "", 0, None
+    for char in text:
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        elif char == "," and depth == 0:
+            values.append(current.strip())
+            current = ""
+            continue
+        current += char
+    if quote or depth:
+        raise SweepError(f"--grid ...={text}: a bracket or quote is not closed")
+    return values + [current.strip()]
+
+
+def check_name(name, declared, notebook, where):
+    if name == OUTPUT_PARAM and name in declared:
+        raise SweepError(f"{name} in {where} is set by the sweep (each run's own folder): leave it out")
+    if name not in declared:
+        close = difflib.get_close_matches(name, declared, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        names = ", ".join(n for n in declared if n != OUTPUT_PARAM)
+        raise SweepError(f"{Path(notebook).name} has no parameter {name!r} in {where}{hint}; it has: {names}")
+
+
+def checked_value(name, value, declared, where):
+    """`value` converted to the type of parameter `name`; a SweepError naming both when it does not fit."""
+    description = declared[name]
+    type_name = parameter_type(description)
+    try:
+        return convert(value, type_name)
+    except ValueError as error:
+        raise SweepError(f"{where}: {name}={value} is not a valid {type_name} ({error}); the notebook declares "
+                         f"{name}: {type_name} = {description.get('default')}  # {description.get('help')}") from None
+
+
+# -- the plan: every run, checked before anything runs ----------------------------------------------------------
+
+@dataclass
+class Run:
+    run_id: str
+    params: dict        # what the sweep sets (output_dir is added when the run starts)
+
+
+@dataclass
+class Sweep:
+    notebook: Path
+    declared: dict      # the notebook's parameters, as papermill describes them
+    grid: dict          # name -> list of (converted) values
+    runs: list
+    out: Path
+
+    @property
+    def swept(self):
+        """The grid's names with more than one value (all of them when none has)."""
+        return [n for n, values in self.grid.items() if len(values) > 1] or list(self.grid)
+
+    @property
+    def key(self):
+        """The notebook as results record it: relative to the repository when it lies inside it."""
+        try:
+            return self.notebook.relative_to(paths.REPO_ROOT).as_posix()
+        except ValueError:
+            return self.notebook.as_posix()
+
+
+def _plain(value):
+    if isinstance(value, list):
+        return ",".join(_plain(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def make_run_id(params):
+    """A readable folder name from the parameters, e.g. "latent_dim=16__lr=0.001". Characters that do not
+    belong in a folder name become "_"; then (or when it is long) a short hash keeps the id unique."""
+    if not params:
+        return "default"
+    text = "__".join(f"{name}={_plain(params[name])}" for name in sorted(params))
+    safe = re.sub(r"[^A-Za-z0-9_.,+=-]", "_", text)
+    if safe == text and len(text) <= MAX_ID_LEN:
+        return text
+    import hashlib
+
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{safe[:MAX_ID_LEN - 10]}__{digest}"
+
+
+def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
+    """Check every name and value and list the runs. Nothing is executed or written."""
+    notebook = Path(notebook).resolve()
+    declared = notebook_parameters(notebook)
+    fixed, grid = {}, {}
+    if params_file:
+        try:
+            values = read_parameter_file(params_file)
+        except RunError as error:
+            raise SweepError(str(error)) from None
+        where = Path(params_file).name
+        file_grid = values.pop("grid", None) or {}
+        if not isinstance(file_grid, dict):
+            raise SweepError(f"{where}: grid: must map each NAME to a list of values")
+        for name, value in values.items():
+            check_name(name, declared, notebook, where)
+            fixed[name] = checked_value(name, value, declared, where)
+        for name, value in file_grid.items():
+            check_name(name, declared, notebook, f"{where} grid")
+            options = value if isinstance(value, list) else [value]
+            grid[name] = [checked_value(name, v, declared, f"{where} grid") for v in options]
+    given = set()
+    for option in grid_options:
+        name, equals, text = option.partition("=")
+        name = name.strip()
+        if not equals or not name or not text.strip():
+            raise SweepError(f"--grid {option!r}: write NAME=V1,V2,...")
+        if name in given:
+            raise SweepError(f"--grid {name} is given twice: list all its values in one --grid {name}=V1,V2")
+        given.add(name)
+        check_name(name, declared, notebook, "--grid")
+        grid[name] = [checked_value(name, v, declared, "--grid") for v in split_values(text)]
+        fixed.pop(name, None)
+    for name, values in grid.items():         # 1e-3 and 0.001 are one value: one run
+        if not values:
+            raise SweepError(f"grid {name} has no values")
+        unique = {json.dumps(v, sort_keys=True): v for v in values}
+        grid[name] = list(unique.values())
+
+    runs = []
+    for combination in itertools.product(*grid.values()):
+        params = {**fixed, **dict(zip(grid, combination))}
+        params = {name: params[name] for name in declared if name in params}   # the notebook's order
+        runs.append(Run(make_run_id(params), params))
+    if len({run.run_id for run in runs}) < len(runs):
+        raise SweepError("two runs of this grid would share a folder name; rename or quote the values")
+    out = Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem
+    return Sweep(notebook, declared, grid, runs, out.resolve())
+
+
+# -- the output folder ------------------------------------------------------------------------------------------
+
+def read_result(run_dir):
+    """The run's result.json as a dict, or None when the run has not finished."""
+    try:
+        result = json.loads((Path(run_dir) / RESULT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    return result if isinstance(result, dict) and result.get("status") in ("ok", "failed") else None
+
+
+def finished_runs(sweep):
+    """{run id: result} of this sweep's runs already finished in DIR. A folder of the same name that holds
+    another notebook's run, other parameters or no run at all is an error: it is never overwritten. (A folder
+    with a runner.log and no result.json is a run that was cut off: it is redone.)"""
+    finished = {}
+    for run in sweep.runs:
+        folder = sweep.out / run.run_id
+        result = read_result(folder)
+        if result is None:
+            if folder.exists() and not (folder / LOG_FILE).exists() and (folder.is_file() or any(folder.iterdir())):
+                raise SweepError(f"{folder} is in the way (it holds no run of a sweep); use another --out "
+                                 f"or move it away")
+            continue
+        if result.get("notebook") != sweep.key or result.get("params") != run.params:
+            raise SweepError(f"{sweep.out / run.run_id} holds a run of {result.get('notebook')} with "
+                             f"{result.get('params')}, not of {sweep.key} with {run.params}; "
+                             f"use another --out or move that folder away")
+        finished[run.run_id] = result
+    return finished
+
+
+def write_atomic(path, text):
+    """Write a file so that it is either absent, the old one or the whole new one, even after kill -9."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def flat_metrics(metrics, prefix=""):
+    """{"a": {"b": 1}} -> {"a.b": 1}: one column per metric (lists are kept as JSON text)."""
+    flat = {}
+    for name, value in metrics.items():
+        key = f"{prefix}{name}"
+        if isinstance(value, dict):
+            flat.update(flat_metrics(value, key + "."))
+        else:
+            flat[key] = json.dumps(value) if isinstance(value, list) else value
+    return flat
+
+
+def _sort_key(value):
+    """Numbers in numeric order, before texts; an empty cell first."""
+    if value in ("", None):
+        return (0, 0, "")
+    if isinstance(value, (int, float)):
+        return (1, value, "")
+    return (2, 0, _plain(value))
+
+
+def rebuild_results(out, param_order=()):
+    """Rewrite DIR/results.csv from every DIR/*/result.json (atomically); return the rows."""
+    out = Path(out)
+    folders = sorted(d for d in out.iterdir() if d.is_dir()) if out.is_dir() else []
+    results = [read_result(d) for d in folders]
+    results = [r for r in results if r is not None]
+    names = list(dict.fromkeys([*param_order, *(n for r in results for n in r["params"])]))
+    names = [n for n in names if any(n in r["params"] for r in results)]
+    rows, metric_columns = [], {}
+    for r in results:
+        row = {"run_id": r["run_id"], "notebook": r["notebook"], **{n: r["params"].get(n, "") for n in names},
+               "status": r["status"], "error": r["error"]}
+        for name, value in flat_metrics(r.get("metrics") or {}).items():
+            column = f"metrics.{name}" if name in row or name == "seconds" else name   # e.g. named like a parameter
+            metric_columns[column] = True
+            row[column] = value
+        row["seconds"] = r["seconds"]
+        rows.append(row)
+    rows.sort(key=lambda row: (row["notebook"], [_sort_key(row[n]) for n in names], row["run_id"]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["run_id", "notebook", *names, "status", "error", *metric_columns, "seconds"],
+                            lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+    if out.is_dir():
+        write_atomic(out / RESULTS_CSV, buffer.getvalue())
+    return rows
+
+
+class FolderLock:
+    """DIR/.sweep.lock, held while a sweep writes into DIR; the system frees it even after kill -9."""
+
+    def __init__(self, out):
+        import fcntl
+
+        self.file = open(Path(out) / LOCK_FILE, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.file.close()
+            raise SweepError(f"another sweep is writing into {out}: wait for it or use another --out") from None
+
+    def close(self):
+        self.file.close()
+
+
+# -- one run: papermill in a child process ----------------------------------------------------------------------
+
+def _skip_slow_import():
+    """papermill -> nbformat -> jsonschema imports the optional rfc3987_syntax, which builds a grammar at import
+    (about 2 s). nbformat never uses it; the processes the sweep starts skip it (measured: 2.3 s -> 0.4 s)."""
+    sys.modules.setdefault("rfc3987_syntax", None)
+
+
+def _run_child():
+    """The child process of one run: papermill executes the notebook in a fresh kernel. Its error's last line
+    goes to stderr (runner.log) after ERROR_MARK."""
+    if sys.platform.startswith("linux"):        # die with the sweep, even when it is killed with -9
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGKILL)      # 1 = PR_SET_PDEATHSIG
+    spec = json.loads(sys.argv[1])
+    if os.getppid() != spec["parent_pid"]:      # the sweep died before prctl took effect
+        sys.exit(1)
+    _skip_slow_import()
+    import papermill
+
+    try:
+        papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"], kernel_name=KERNEL,
+                                   cwd=spec["cwd"], progress_bar=False, log_output=False)
+    except Exception as error:
+        if hasattr(error, "ename"):             # the notebook raised: its exception's name and message
+            line = f"{error.ename}: {error.evalue}"
+        else:                                   # papermill itself failed (no kernel, unreadable notebook...)
+            line = f"{type(error).__name__}: {error}"
+        print(ERROR_MARK + " ".join(line.split())[:500], file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+_CHILD = "from helpers.sweep import _run_child; _run_child()"
+
+
+class Runner:
+    """Runs notebooks in child processes; stop() ends those running (Ctrl-C)."""
+
+    def __init__(self, timeout=None, jobs=1):
+        self.timeout = timeout
+        self.threads = str(max(1, (os.cpu_count() or 1) // jobs))    # torch threads per run: no oversubscription
+        self.stopping = threading.Event()
+        self.live = set()
+        self.lock = threading.Lock()
+
+    def run(self, notebook, params, run_dir, cwd, set_output_dir=True):
+        """Execute the notebook into run_dir (an empty folder), which is also its output_dir when it has one.
+        Returns {status, error (its last line), metrics, seconds, host}, or None when the sweep is stopping."""
+        started = time.time()
+        if set_output_dir:
+            params = {**params, OUTPUT_PARAM: str(run_dir)}
+        spec = {"notebook": str(notebook), "output": str(run_dir / Path(notebook).name), "params": params,
+                "cwd": str(cwd), "parent_pid": os.getpid()}
+        env = {"OMP_NUM_THREADS": self.threads, "MKL_NUM_THREADS": self.threads, **os.environ,
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
+        with open(run_dir / LOG_FILE, "w") as log:
+            child = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(spec)], stdout=log,
+                                     stderr=subprocess.STDOUT, env=env, cwd=cwd)
+            with self.lock:
+                self.live.add(child)
+            try:
+                child.wait(timeout=self.timeout)
+                error = "" if child.returncode == 0 else _error_line(run_dir / LOG_FILE, child.returncode)
+            except subprocess.TimeoutExpired:
+                _kill_with_children(child)
+                error = f"TimeoutError: the run took longer than --timeout {self.timeout:g} s"
+            finally:
+                with self.lock:
+                    self.live.discard(child)
+        if self.stopping.is_set():
+            return None
+        metrics, metrics_error = _read_metrics(run_dir / report.METRICS_FILE)
+        return {"status": "failed" if error or metrics_error else "ok", "error": error or metrics_error,
+                "metrics": metrics, "seconds": round(time.time() - started, 2), "host": socket.gethostname()}
+
+    def stop(self):
+        self.stopping.set()
+        with self.lock:
+            for child in list(self.live):
+                _kill_with_children(child)
+
+
+def _read_metrics(path):
+    """(metrics dict, "") from the run's metrics.json; ({}, "") when there is none; ({}, why) when unreadable."""
+    if not path.is_file():
+        return {}, ""
+    try:
+        metrics = json.loads(path.read_text())
+    except ValueError as error:
+        return {}, f"{path.name} is not valid JSON: {error}"
+    return (metrics, "") if isinstance(metrics, dict) else ({}, f"{path.name} holds no mapping of name: value")
+
+
+def _error_line(log_path, returncode):
+    lines = [line for line in log_path.read_text(errors="replace").splitlines() if line.strip()]
+    marked = [line[len(ERROR_MARK):] for line in lines if line.startswith(ERROR_MARK)]
+    if marked:
+        return marked[-1]
+    return f"the run's process ended with code {returncode}" + (f": {lines[-1].strip()[:300]}" if lines else "")
+
+
+def _kill_with_children(process):
+    """Kill a run's process and its kernel (psutil comes with distributed)."""
+    import psutil
+
+    try:
+        family = psutil.Process(process.pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    for p in [process, *family]:
+        try:
+            p.kill()
+        except (psutil.NoSuchProcess, ProcessLookupError):
+            pass
+    process.wait()
+
+
+def _fresh_dir(run_dir):
+    """An empty folder for a run: what an interrupted run left there (no result.json) is removed."""
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+
+
+def _result(sweep, run, outcome):
+    """What result.json holds: the run's id, notebook and parameters, then its outcome."""
+    return {"run_id": run.run_id, "notebook": sweep.key, "params": run.params, **outcome,
+            "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
+
+
+def _on_dask_worker(notebook_name, notebook_bytes, params, cwd, set_output_dir, timeout):
+    """A Dask task: run the notebook in a scratch folder of the worker; return the outcome and the run's files."""
+    from distributed import get_worker
+
+    scratch = Path(tempfile.mkdtemp(prefix="sweep-"))
+    try:
+        notebook = scratch / notebook_name
+        notebook.write_bytes(notebook_bytes)
+        run_dir = scratch / "run"
+        run_dir.mkdir()
+        runner = Runner(timeout, jobs=get_worker().state.nthreads)     # runs at a time on this worker
+        outcome = runner.run(notebook, params, run_dir, cwd if os.path.isdir(cwd) else scratch, set_output_dir)
+        files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+        return outcome, files
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# -- the sweep --------------------------------------------------------------------------------------------------
+
+def run_sweep(sweep, jobs=1, scheduler=None, timeout=None, retry_failed=False, progress=True):
+    """Run what is not finished yet; return ({run id: result} of this sweep's runs, how many ran now)."""
+    from tqdm import tqdm
+
+    finished_runs(sweep)                        # a folder in the way is an error before anything is written
+    table = sweep.out / RESULTS_CSV
+    if table.exists() and not table.read_text().startswith("run_id,notebook,"):
+        raise SweepError(f"{table} was not written by a sweep; use another --out")
+    client = dask_client(scheduler) if scheduler else None      # an unreachable cluster: before anything is written
+    lock = None
+    try:
+        sweep.out.mkdir(parents=True, exist_ok=True)
+        lock = FolderLock(sweep.out)
+        results = finished_runs(sweep)
+        if retry_failed:
+            results = {k: r for k, r in results.items() if r["status"] == "ok"}
+        todo = [run for run in sweep.runs if run.run_id not in results]
+        where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} local job(s)"
+        print(f"{len(sweep.runs)} runs of {sweep.notebook.name}: {len(results)} already done, {len(todo)} to run "
+              f"on {where}, into {sweep.out}", file=sys.stderr)
+        bar = tqdm(total=len(sweep.runs), initial=len(results), unit="run", file=sys.stderr, disable=not progress)
+
+        def finish(run, result):                # result.json last: from now on the run counts as finished
+            write_atomic(sweep.out / run.run_id / RESULT_FILE, json.dumps(result, indent=1) + "\n")
+            results[run.run_id] = result
+            rebuild_results(sweep.out, list(sweep.declared))
+            bar.update(1)
+            if result["status"] == "failed":
+                bar.write(f"failed: {run.run_id}: {result['error']}", file=sys.stderr)
+
+        try:
+            if todo and client:
+                _run_on_dask(sweep, todo, client, timeout, finish)
+            elif todo:
+                _run_locally(sweep, todo, jobs, timeout, finish)
+        finally:
+            bar.close()
+            rebuild_results(sweep.out, list(sweep.declared))
+        return {run.run_id: results[run.run_id] for run in sweep.runs if run.run_id in results}, len(todo)
+    finally:
+        if lock:
+            lock.close()
+        if client:
+            client.close()
+
+
+def _run_locally(sweep, todo, jobs, timeout, finish):
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    runner = Runner(timeout, jobs)
+
+    def one(run):                               # in a pool thread; the child process does the work
+        if runner.stopping.is_set():
+            return None
+        _fresh_dir(sweep.out / run.run_id)
+        return runner.run(sweep.notebook, run.params, sweep.out / run.run_id, sweep.notebook.parent,
+                          OUTPUT_PARAM in sweep.declared)
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = {pool.submit(one, run): run for run in todo}
+        for future in as_completed(futures):
+            if future.result() is not None:
+                finish(futures[future], _result(sweep, futures[future], future.result()))
+    except BaseException:                       # Ctrl-C: stop the runs in progress, start no new one
+        runner.stop()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def dask_client(scheduler):
+    """A distributed.Client connected to the scheduler at tcp://HOST:PORT; a SweepError when there is none."""
+    from distributed import Client
+
+    try:
+        return Client(scheduler, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as error:
+        raise SweepError(f"cannot reach the Dask scheduler at {scheduler}: {error}") from None
+
+
+def _run_on_dask(sweep, todo, client, timeout, finish):
+    from distributed import as_completed
+
+    notebook_bytes = sweep.notebook.read_bytes()
+    futures = {client.submit(_on_dask_worker, sweep.notebook.name, notebook_bytes, run.params,
+                             str(sweep.notebook.parent), OUTPUT_PARAM in sweep.declared, timeout,
+                             pure=False): run for run in todo}
+    try:
+        for future in as_completed(futures):
+            run = futures[future]
+            try:
+                outcome, files = future.result()
+            except Exception as error:          # the worker died, or could not import helpers...
+                outcome = {"status": "failed", "error": f"dask: {type(error).__name__}: {error}"[:500],
+                           "metrics": {}, "seconds": 0.0, "host": ""}
+                files = {}
+            _fresh_dir(sweep.out / run.run_id)
+            for name, data in files.items():
+                (sweep.out / run.run_id / name).parent.mkdir(parents=True, exist_ok=True)
+                (sweep.out / run.run_id / name).write_bytes(data)
+            finish(run, _result(sweep, run, outcome))
+    finally:                                    # Ctrl-C: the cluster drops the runs not started
+        client.cancel(list(futures))
+
+
+# -- the summary: a table and a plot ----------------------------------------------------------------------------
+
+def numeric_metrics(results):
+    """Names of the metrics that are numbers in at least one successful run, in order of appearance."""
+    names = {}
+    for r in results:
+        for name, value in flat_metrics(r.get("metrics") or {}).items():
+            if r["status"] == "ok" and isinstance(value, (int, float)) and not isinstance(value, bool):
+                names[name] = True
+    return list(names)
+
+
+def summary_table(sweep, results, max_metrics=6):
+    """The runs as a text table: swept parameters, status, the first metrics, seconds, error."""
+    import pandas as pd
+
+    metrics = numeric_metrics(results)[:max_metrics]
+    rows = []
+    for r in results:
+        flat = flat_metrics(r.get("metrics") or {})
+        rows.append({**{p: _plain(r["params"][p]) for p in sweep.swept}, "status": r["status"],
+                     **{m: flat.get(m, "") for m in metrics}, "seconds": round(r["seconds"], 1),
+                     "error": r["error"][:70]})
+    return pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4g}")
+
+
+def plot_results(sweep, results, max_metrics=12):
+    """DIR/plot_<notebook>_vs_<swept names>.png: for each swept parameter and numeric metric, a panel of the
+    metric against the parameter, one line per combination of the other swept parameters (four panels a row).
+    Returns its path, or None when no run succeeded with a numeric metric."""
+    from matplotlib.figure import Figure
+
+    ok = [r for r in results if r["status"] == "ok"]
+    panels = [(name, metric) for name in sweep.swept for metric in numeric_metrics(ok)[:max_metrics]]
+    if not panels:
+        return None
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig = Figure(figsize=(0.5 + 3.6 * columns, 0.6 + 2.8 * rows), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False).flat
+    for ax, (name, metric) in zip(axes, panels):
+        values = sweep.grid[name]
+        numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+        position = {_plain(v): v if numeric else i for i, v in enumerate(values)}
+        others = [p for p in sweep.swept if p != name]
+        lines = {}
+        for r in ok:
+            y = flat_metrics(r["metrics"]).get(metric)
+            if isinstance(y, (int, float)) and not isinstance(y, bool):
+                label = ", ".join(f"{p}={_plain(r['params'][p])}" for p in others)
+                lines.setdefault(label, []).append((position[_plain(r["params"][name])], y))
+        for label, points in lines.items():
+            ax.plot(*zip(*sorted(points)), marker="o", label=label or None)
+        if numeric and min(values) > 0 and max(values) / min(values) >= 50:
+            ax.set_xscale("log")                # latent sizes 8..512, learning rates 1e-4..1e-2
+        if not numeric or len(values) <= 8:
+            ax.set_xticks([position[_plain(v)] for v in values], [_plain(v) for v in values])
+        ax.set(xlabel=name, ylabel=metric)
+        ax.grid(alpha=0.3)
+        if 1 < len(lines) <= 6:
+            ax.legend(fontsize="x-small")
+    for ax in axes:                             # the empty places of the last row
+        ax.set_visible(False)
+    fig.suptitle(f"{sweep.notebook.name}: {len(ok)} of {len(results)} runs ok")
+    path = sweep.out / f"plot_{sweep.notebook.stem}_vs_{'_'.join(sweep.swept)}.png"
+    fig.savefig(path, dpi=100)
+    return path
+
+
+# -- command line -----------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m helpers.sweep", description=__doc__.split("\n\n")[0],
+                                     epilog="See the module's docstring (pydoc helpers.sweep) for the file layout.")
+    parser.add_argument("notebook", help="the notebook (.ipynb) to run")
+    parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                        help="values of one parameter (repeat for more; lists as [8],[8,32])")
+    parser.add_argument("-f", "--params", metavar="YAML", help="fixed values, and a grid: mapping")
+    parser.add_argument("--jobs", type=int, default=1, help="runs at a time on this machine (default 1)")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default runs/sweeps/<notebook name>)")
+    parser.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="send the runs to this Dask scheduler")
+    parser.add_argument("--timeout", type=float, metavar="SECONDS", help="fail a run that takes longer")
+    parser.add_argument("--retry-failed", action="store_true", help="run the failed runs again")
+    parser.add_argument("--dry-run", action="store_true", help="check everything, list the runs, run nothing")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    try:
+        if args.jobs < 1:
+            raise SweepError(f"--jobs {args.jobs}: give 1 or more")
+        if args.timeout is not None and not args.timeout > 0:
+            raise SweepError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+        sweep = plan_sweep(args.notebook, args.grid, args.params, args.out)
+        if args.dry_run:
+            done = finished_runs(sweep)
+            for run in sweep.runs:
+                print(f"{run.run_id}  {done[run.run_id]['status'] if run.run_id in done else 'to run'}")
+            print(f"{len(sweep.runs)} runs of {sweep.notebook.name} into {sweep.out}")
+            return 0
+        if OUTPUT_PARAM not in sweep.declared:
+            print(f"note: {sweep.notebook.name} has no {OUTPUT_PARAM} parameter: the runs record no metrics",
+                  file=sys.stderr)
+        results, ran = run_sweep(sweep, args.jobs, args.scheduler, args.timeout, args.retry_failed,
+                                 not args.no_progress)
+    except SweepError as error:
+        print(f"sweep: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished runs are kept; the same command resumes the sweep", file=sys.stderr)
+        return 130
+    results = list(results.values())
+    failed = sum(r["status"] == "failed" for r in results)
+    print(summary_table(sweep, results))
+    plot = plot_results(sweep, results)
+    print(f"\n{len(results)} runs: {len(results) - failed} ok, {failed} failed ({ran} run now, "
+          f"{len(results) - ran} already done)\nresults: {sweep.out / RESULTS_CSV}")
+    if plot:
+        print(f"plot: {plot}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    _skip_slow_import()
+    sys.exit(main())
