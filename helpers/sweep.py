@@ -56,8 +56,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import paths, report
-from helpers.run import KERNEL, RunError, read_parameter_file
+from helpers import paths, report     # light modules only: every run's process imports this one
 
 OUTPUT_PARAM = "output_dir"     # the notebook parameter each run's folder is given to
 RESULT_FILE = "result.json"
@@ -215,6 +214,7 @@ class Sweep:
     grid: dict          # name -> list of (converted) values
     runs: list
     out: Path
+    kernel: str         # the Jupyter kernel every run uses (helpers.run's, as `make run`)
 
     @property
     def swept(self):
@@ -253,6 +253,8 @@ def make_run_id(params):
 
 def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     """Check every name and value and list the runs. Nothing is executed or written."""
+    from helpers.run import KERNEL, RunError, read_parameter_file   # here: helpers.run imports torch
+
     notebook = Path(notebook).resolve()
     declared = notebook_parameters(notebook)
     fixed, grid = {}, {}
@@ -298,7 +300,7 @@ def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     if len({run.run_id for run in runs}) < len(runs):
         raise SweepError("two runs of this grid would share a folder name; rename or quote the values")
     out = Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem
-    return Sweep(notebook, declared, grid, runs, out.resolve())
+    return Sweep(notebook, declared, grid, runs, out.resolve(), KERNEL)
 
 
 # -- the output folder ------------------------------------------------------------------------------------------
@@ -433,8 +435,8 @@ def _run_child():
     import papermill
 
     try:
-        papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"], kernel_name=KERNEL,
-                                   cwd=spec["cwd"], progress_bar=False, log_output=False)
+        papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"],
+                                   kernel_name=spec["kernel"], cwd=spec["cwd"], progress_bar=False, log_output=False)
     except Exception as error:
         if hasattr(error, "ename"):             # the notebook raised: its exception's name and message
             line = f"{error.ename}: {error.evalue}"
@@ -457,14 +459,14 @@ class Runner:
         self.live = set()
         self.lock = threading.Lock()
 
-    def run(self, notebook, params, run_dir, cwd, set_output_dir=True):
+    def run(self, notebook, params, run_dir, cwd, kernel, set_output_dir=True):
         """Execute the notebook into run_dir (an empty folder), which is also its output_dir when it has one.
         Returns {status, error (its last line), metrics, seconds, host}, or None when the sweep is stopping."""
         started = time.time()
         if set_output_dir:
             params = {**params, OUTPUT_PARAM: str(run_dir)}
         spec = {"notebook": str(notebook), "output": str(run_dir / Path(notebook).name), "params": params,
-                "cwd": str(cwd), "parent_pid": os.getpid()}
+                "cwd": str(cwd), "kernel": kernel, "parent_pid": os.getpid()}
         env = {"OMP_NUM_THREADS": self.threads, "MKL_NUM_THREADS": self.threads, **os.environ,
                "PYTHONPATH": os.pathsep.join(filter(None, [str(paths.REPO_ROOT), os.environ.get("PYTHONPATH")]))}
         with open(run_dir / LOG_FILE, "w") as log:
@@ -542,7 +544,7 @@ def _result(sweep, run, outcome):
             "finished": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def _on_dask_worker(notebook_name, notebook_bytes, params, cwd, set_output_dir, timeout):
+def _on_dask_worker(notebook_name, notebook_bytes, params, cwd, kernel, set_output_dir, timeout):
     """A Dask task: run the notebook in a scratch folder of the worker; return the outcome and the run's files."""
     from distributed import get_worker
 
@@ -553,7 +555,8 @@ def _on_dask_worker(notebook_name, notebook_bytes, params, cwd, set_output_dir, 
         run_dir = scratch / "run"
         run_dir.mkdir()
         runner = Runner(timeout, jobs=get_worker().state.nthreads)     # runs at a time on this worker
-        outcome = runner.run(notebook, params, run_dir, cwd if os.path.isdir(cwd) else scratch, set_output_dir)
+        outcome = runner.run(notebook, params, run_dir, cwd if os.path.isdir(cwd) else scratch, kernel,
+                             set_output_dir)
         files = {p.relative_to(run_dir).as_posix(): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
         return outcome, files
     finally:
@@ -617,7 +620,7 @@ def _run_locally(sweep, todo, jobs, timeout, finish):
         if runner.stopping.is_set():
             return None
         _fresh_dir(sweep.out / run.run_id)
-        return runner.run(sweep.notebook, run.params, sweep.out / run.run_id, sweep.notebook.parent,
+        return runner.run(sweep.notebook, run.params, sweep.out / run.run_id, sweep.notebook.parent, sweep.kernel,
                           OUTPUT_PARAM in sweep.declared)
 
     pool = ThreadPoolExecutor(max_workers=jobs)
@@ -648,7 +651,7 @@ def _run_on_dask(sweep, todo, client, timeout, finish):
 
     notebook_bytes = sweep.notebook.read_bytes()
     futures = {client.submit(_on_dask_worker, sweep.notebook.name, notebook_bytes, run.params,
-                             str(sweep.notebook.parent), OUTPUT_PARAM in sweep.declared, timeout,
+                             str(sweep.notebook.parent), sweep.kernel, OUTPUT_PARAM in sweep.declared, timeout,
                              pure=False): run for run in todo}
     try:
         for future in as_completed(futures):
