@@ -1,0 +1,323 @@
+"""The kit's image codec: a trained rate-distortion model, rounding, entropy coding, and a byte-stream format.
+
+    image --pad to 16--> g_a --> round --> ANS (integer CDF tables) --> header + payload + CRC32 = bytes
+    bytes --check header, CRC, model--> ANS decode --> g_s --> crop --> image
+
+Python::
+
+    from helpers.codec import Codec
+    codec = Codec.load()                       # a shipped checkpoint (or Codec.load("checkpoints/....pt"))
+    data = codec.compress(image)               # uint8 (H, W, 3) -> bytes; bpp = 8 * len(data) / (H * W)
+    image_hat = codec.decompress(data)         # -> uint8 (H, W, 3)
+
+Command line::
+
+    python -m helpers.codec compress photo.png photo.nck [--checkpoint PATH] [--force]
+    python -m helpers.codec decompress photo.nck photo_decoded.png [--checkpoint PATH] [--force]
+
+``decompress`` finds the shipped checkpoint that wrote the stream from the model identity in its header.
+
+Stream format, version 1 (all integers little-endian)::
+
+    offset size  field
+     0     4     magic b"NCKc"
+     4     1     format version (1)
+     5     1     flags (0; reserved)
+     6     8     model identity: first 8 bytes of SHA-256 of the model's integer CDF tables and config
+    14     4     image height H (original, before padding)
+    18     4     image width W
+    22     2     latent channels C
+    24     2     latent height h = ceil(H / 16)
+    26     2     latent width w = ceil(W / 16)
+    28     4     payload length in bytes
+    32     4     CRC32 of bytes 0..31 and the payload
+    36     ...   payload: the ANS words of ``helpers.entropy.encode_symbols``
+
+Anything that does not check out (short, long, bad magic or version, CRC mismatch, another model's identity,
+inconsistent shapes, a payload that does not decode to exactly C*h*w symbols) raises :class:`CodecError`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import struct
+import sys
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .entropy import CdfTables, CodecError, decode_symbols, encode_symbols
+from .paths import REPO_ROOT
+from .rd_model import FactorizedPriorModel, load_checkpoint, pad_to_stride
+
+__all__ = ["Codec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints", "DEFAULT_CHECKPOINT",
+           "CHECKPOINT_DIR", "main"]
+
+MAGIC = b"NCKc"
+VERSION = 1
+_HEADER = struct.Struct("<4sBB8sIIHHHI")        # everything up to the CRC
+HEADER_SIZE = _HEADER.size + 4                  # 36 bytes
+CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
+DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "rd_lambda0.004.pt"      # the middle of the shipped lambdas, about 0.2 bpp
+
+
+@dataclass(frozen=True)
+class Header:
+    model_id: bytes
+    height: int
+    width: int
+    latent_shape: tuple[int, int, int]
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Header + payload + CRC32 -> the byte stream."""
+    c, h, w = header.latent_shape
+    head = _HEADER.pack(MAGIC, VERSION, 0, header.model_id, header.height, header.width, c, h, w, len(payload))
+    crc = zlib.crc32(payload, zlib.crc32(head))
+    return head + struct.pack("<I", crc) + payload
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """The inverse of :func:`pack`; checks length, magic, version and CRC (not the model: see ``Codec``)."""
+    data = bytes(data)
+    if len(data) < HEADER_SIZE:
+        raise CodecError(f"stream truncated: {len(data)} bytes, the header alone has {HEADER_SIZE}")
+    magic, version, flags, model_id, height, width, c, h, w, n = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        raise CodecError(f"not a stream of this codec (magic {magic!r}, expected {MAGIC!r})")
+    if version != VERSION:
+        raise CodecError(f"stream format version {version}; this codec reads version {VERSION}")
+    expected = HEADER_SIZE + n
+    if len(data) < expected:
+        raise CodecError(f"stream truncated: {len(data)} bytes, the header announces {expected}")
+    if len(data) > expected:
+        raise CodecError(f"stream has {len(data) - expected} unexpected bytes after the payload")
+    (crc,) = struct.unpack_from("<I", data, _HEADER.size)
+    payload = data[HEADER_SIZE:]
+    if zlib.crc32(payload, zlib.crc32(data[:_HEADER.size])) != crc:
+        raise CodecError("stream corrupted: CRC32 mismatch")
+    if flags != 0:
+        raise CodecError(f"unknown flags {flags:#x} in the header")
+    return Header(model_id, height, width, (c, h, w)), payload
+
+
+def _latent_size(n: int, stride: int) -> int:
+    return -(-n // stride)
+
+
+def model_identity(tables: CdfTables, config: dict) -> bytes:
+    """8 bytes naming a model for the stream header: its exact CDF tables and its architecture."""
+    h = hashlib.sha256(tables.identity())
+    h.update(json.dumps(config, sort_keys=True).encode())
+    return h.digest()[:8]
+
+
+def to_uint8_rgb(image) -> np.ndarray:
+    """A PIL image or an array (H, W), (H, W, 1|3|4) -> uint8 (H, W, 3). Float arrays are taken as [0, 1]."""
+    if hasattr(image, "convert"):                       # PIL
+        image = np.asarray(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an image (H, W) or (H, W, 1|3|4), got shape {a.shape}")
+    if a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    a = a[..., :3]
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating):
+            a = np.clip(np.round(a * 255.0), 0, 255)
+        a = a.astype(np.uint8)
+    if a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError("empty image")
+    return np.ascontiguousarray(a)
+
+
+class Codec:
+    """A trained :class:`FactorizedPriorModel` with its integer CDF tables, coding images to bytes and back."""
+
+    def __init__(self, model: FactorizedPriorModel, tables: CdfTables | None = None, name: str = "model",
+                 lmbda: float | None = None):
+        self.model = model.eval().cpu()
+        self.tables = tables if tables is not None else model.tabulate()
+        if self.tables.channels != model.config["latent_channels"]:
+            raise ValueError("the tables do not match the model's latent channels")
+        self.model_id = model_identity(self.tables, model.config)
+        self.name = name
+        self.lmbda = lmbda
+
+    @classmethod
+    def load(cls, checkpoint=None) -> "Codec":
+        """From a checkpoint path, or a file name in ``checkpoints/``; the default shipped one when None."""
+        path = _resolve_checkpoint(checkpoint)
+        model, tables, info = load_checkpoint(path)
+        return cls(model, tables, name=path.stem, lmbda=info.get("lambda"))
+
+    def __repr__(self) -> str:
+        return f"Codec({self.name!r}, id={self.model_id.hex()})"
+
+    # -- latents <-> bytes ---------------------------------------------------------------------------
+    def encode_latent(self, symbols: np.ndarray, height: int, width: int) -> bytes:
+        """Integer latents (C, h, w) of an image of size ``height`` x ``width`` -> the byte stream."""
+        symbols = np.asarray(symbols)
+        shape = tuple(int(s) for s in symbols.shape)
+        stride = self.model.stride
+        expected = (self.tables.channels, _latent_size(height, stride), _latent_size(width, stride))
+        if shape != expected:
+            raise ValueError(f"latent shape {shape} does not fit a {height}x{width} image ({expected})")
+        header = Header(self.model_id, int(height), int(width), shape)
+        return pack(header, encode_symbols(symbols, self.tables))
+
+    def decode_latent(self, data: bytes) -> tuple[np.ndarray, Header]:
+        """The byte stream -> (integer latents (C, h, w), header). Raises :class:`CodecError`."""
+        header, payload = unpack(data)
+        if header.model_id != self.model_id:
+            raise CodecError(f"stream was written by another model (id {header.model_id.hex()}); "
+                             f"this is {self.name} (id {self.model_id.hex()})")
+        stride = self.model.stride
+        expected = (self.tables.channels, _latent_size(header.height, stride), _latent_size(header.width, stride))
+        if header.height < 1 or header.width < 1 or header.latent_shape != expected:
+            raise CodecError(f"inconsistent header: image {header.height}x{header.width}, "
+                             f"latent {header.latent_shape}, expected {expected}")
+        return decode_symbols(payload, self.tables, header.latent_shape), header
+
+    # -- images <-> latents --------------------------------------------------------------------------
+    @torch.no_grad()
+    def analyse(self, image) -> np.ndarray:
+        """uint8 image -> integer latents (C, ceil(H/16), ceil(W/16)), int32."""
+        x = torch.tensor(to_uint8_rgb(image)).permute(2, 0, 1)[None].float() / 255.0
+        y = self.model.analysis(pad_to_stride(x, self.model.stride))
+        return torch.round(y)[0].numpy().astype(np.int32)
+
+    @torch.no_grad()
+    def synthesize(self, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Integer latents -> uint8 image (height, width, 3), cropped from the padded reconstruction."""
+        y_hat = torch.from_numpy(np.asarray(symbols, dtype=np.float32))[None]
+        x_hat = self.model.synthesis(y_hat)[0, :, :height, :width]
+        return (x_hat.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+
+    @torch.no_grad()
+    def estimate_bits(self, symbols: np.ndarray) -> float:
+        """The model's own entropy estimate of integer latents: sum of -log2 p under the learned density."""
+        y = torch.from_numpy(np.asarray(symbols, dtype=np.float32))[None]
+        return float(-torch.log2(self.model.density.likelihood(y).double()).sum())
+
+    def compress(self, image) -> bytes:
+        a = to_uint8_rgb(image)
+        return self.encode_latent(self.analyse(a), a.shape[0], a.shape[1])
+
+    def decompress(self, data: bytes) -> np.ndarray:
+        symbols, header = self.decode_latent(data)
+        return self.synthesize(symbols, header.height, header.width)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints on disk
+# ----------------------------------------------------------------------------------------------------
+
+def shipped_checkpoints(directory=CHECKPOINT_DIR) -> list[Path]:
+    """The checkpoints in ``directory``, from the lowest lambda (lowest rate) to the highest."""
+    def lam(p: Path) -> float:
+        try:
+            return float(p.stem.split("lambda", 1)[1])
+        except (IndexError, ValueError):
+            return float("inf")
+    return sorted(Path(directory).glob("*.pt"), key=lambda p: (lam(p), p.name))
+
+
+def _resolve_checkpoint(checkpoint) -> Path:
+    if checkpoint is None:
+        path = DEFAULT_CHECKPOINT
+        if not path.exists():
+            found = shipped_checkpoints()
+            if not found:
+                raise FileNotFoundError(f"no checkpoint in {CHECKPOINT_DIR}; train some with tools/train_codec.py")
+            path = found[len(found) // 2]
+        return path
+    path = Path(checkpoint)
+    if not path.exists() and not path.is_absolute() and (CHECKPOINT_DIR / path).exists():
+        path = CHECKPOINT_DIR / path
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {checkpoint} not found (shipped ones are in {CHECKPOINT_DIR})")
+    return path
+
+
+def codec_for_stream(data: bytes, candidates=None) -> Codec:
+    """The shipped codec whose model identity matches the stream's header."""
+    header, _ = unpack(data)
+    for path in candidates if candidates is not None else shipped_checkpoints():
+        codec = Codec.load(path)
+        if codec.model_id == header.model_id:
+            return codec
+    raise CodecError(f"stream was written by a model (id {header.model_id.hex()}) that is not among the "
+                     f"checkpoints in {CHECKPOINT_DIR}; pass it with --checkpoint")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Command line
+# ----------------------------------------------------------------------------------------------------
+
+def read_image(path) -> np.ndarray:
+    """uint8 (H, W, 3) from any file Pillow reads; through ``helpers.data.read_image`` where it exists."""
+    try:
+        from .data import read_image as data_read_image
+    except ImportError:
+        data_read_image = None
+    if data_read_image is not None:
+        return to_uint8_rgb(data_read_image(path))
+    from PIL import Image
+    with Image.open(path) as im:
+        return to_uint8_rgb(im)
+
+
+def _check_output(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise FileExistsError(f"{path} exists; pass --force to overwrite it")
+    if path.parent and not path.parent.exists():
+        raise FileNotFoundError(f"folder {path.parent} does not exist")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helpers.codec", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("compress", help="image file -> compressed stream")
+    c.add_argument("image", type=Path, help="input image (PNG, JPEG, BMP, TIFF, ...), any size")
+    c.add_argument("out", type=Path, help="output stream file")
+    d = sub.add_parser("decompress", help="compressed stream -> image file")
+    d.add_argument("stream", type=Path, help="input stream file")
+    d.add_argument("out", type=Path, help="output image; the format follows the extension (PNG is lossless)")
+    for p in (c, d):
+        p.add_argument("--checkpoint", default=None,
+                       help="checkpoint path or a file name in checkpoints/ (compress: default "
+                            f"{DEFAULT_CHECKPOINT.name}; decompress: the one that wrote the stream)")
+        p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    args = parser.parse_args(argv)
+    try:
+        _check_output(args.out, args.force)
+        if args.command == "compress":
+            image = read_image(args.image)
+            codec = Codec.load(args.checkpoint)
+            data = codec.compress(image)
+            args.out.write_bytes(data)
+            h, w = image.shape[:2]
+            print(f"{args.out}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, {codec.name}")
+        else:
+            data = args.stream.read_bytes()
+            codec = Codec.load(args.checkpoint) if args.checkpoint else codec_for_stream(data)
+            image = codec.decompress(data)
+            from PIL import Image
+            Image.fromarray(image).save(args.out)
+            print(f"{args.out}: {image.shape[1]}x{image.shape[0]} from {len(data)} bytes, {codec.name}")
+    except (ValueError, OSError) as e:      # CodecError is a ValueError; PIL raises OSError on bad files
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
