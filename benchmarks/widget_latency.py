@@ -14,7 +14,7 @@ One untimed update first (warm-up), then ``--repeats`` timed ones, cycling throu
 Prints each update, a breakdown by stage (median and max of the same steps timed one by one), the median and worst time,
 and last ``median_ms: X`` (target: at most 100 ms).
 
-    python benchmarks/widget_latency.py [--repeats 30] [--latents 8,32,64,128,256] [--threads N]
+    python benchmarks/widget_latency.py [--repeats 30] [--latents 8,32,64,128,256] [--threads 1 (0: torch's own)]
     python benchmarks/widget_latency.py --tile 32 --depth 2 --latents 4,8,16,32,64,128,256   # notebook 06's models
 """
 
@@ -75,19 +75,21 @@ def main(argv=None) -> int:
     parser.add_argument("--tile", type=int, default=64, help="the models' tile side (default 64)")
     parser.add_argument("--depth", type=int, default=3, help="ConvAE depth (default 3; notebook 06 uses 2)")
     parser.add_argument("--width", type=int, default=16, help="ConvAE width (default 16)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's own choice)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch threads of the explorer (its default, 1); 0: torch's own setting")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = args.threads or None
     latents = [int(k) for k in args.latents.split(",")]
     torch.manual_seed(0)
     models = {k: ConvAE(latent_dim=k, depth=args.depth, width=args.width, image_size=args.tile).eval()
               for k in latents}
     images = photos(args.size)
     normalization = Normalization.make("unit")
-    explorer = widgets.latent_explorer(models, images, normalization, tile=args.tile)
+    explorer = widgets.latent_explorer(models, images, normalization, tile=args.tile, threads=threads)
 
-    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__} with {torch.get_num_threads()} threads, "
+    with widgets.torch_threads(threads):
+        used = torch.get_num_threads()
+    print(f"machine: {os.cpu_count()} CPUs, torch {torch.__version__}, explorer on {used} thread(s), "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"explorer: {len(latents)} ConvAE(depth={args.depth}, width={args.width}, image_size={args.tile}) "
           f"models {latents}, "
@@ -114,7 +116,9 @@ def main(argv=None) -> int:
 
     stages: dict[str, list[float]] = {}
     for k in latents:
-        for name, s in stage_times(models[k], images[0], args.tile, normalization).items():
+        with widgets.torch_threads(threads):
+            measured = stage_times(models[k], images[0], args.tile, normalization)
+        for name, s in measured.items():
             stages.setdefault(name, []).append(s)
     print("stages, median/max over the latent sizes on image 0: "
           + ", ".join(f"{name} {1e3 * statistics.median(v):.1f}/{1e3 * max(v):.1f} ms" for name, v in stages.items()))

@@ -35,6 +35,7 @@ import base64
 import html
 import io
 import math
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -53,6 +54,7 @@ __all__ = [
     "panel_html",
     "check_images",
     "png_data_uri",
+    "torch_threads",
 ]
 
 CODEC_NAMES = {"jpeg": "JPEG", "webp": "WebP"}
@@ -170,6 +172,30 @@ def rate_panel(codec, image: np.ndarray, codecs: Sequence[str] = ("jpeg", "webp"
     return {"images": pictures, "metrics": scores}
 
 
+@contextmanager
+def torch_threads(n: int | None):
+    """Run the block with ``torch.set_num_threads(n)``, then restore the previous setting (``None``: no change).
+
+    The explorers use one thread by default: for their small models one thread is about as fast as several on an
+    idle CPU, and many times faster on a shared one, where torch's threads wait for each other
+    (one run of ``benchmarks/widget_latency.py`` with other jobs on 2 cores: 0.68 s per update with torch's 2
+    threads, 0.08 s with one)."""
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        if n is not None:
+            torch.set_num_threads(before)
+
+
+def _check_threads(threads) -> None:
+    if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                or threads < 1):
+        raise ValueError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}")
+
+
 def _tile_for(image: np.ndarray, tile: int | None) -> int:
     if tile is None:
         h, w = image.shape[:2]
@@ -271,7 +297,7 @@ def _explorer(slider: widgets.SelectionSlider, chooser: widgets.Dropdown, comput
 # ----------------------------------------------------------------------------------------------------- explorers
 def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.ndarray], normalization, *,
                     names: Sequence[str] | None = None, tile: int | None = None, bits_per_value: int | None = 8,
-                    zoom: int = 1) -> widgets.VBox:
+                    zoom: int = 1, threads: int | None = 1) -> widgets.VBox:
     """The latent-size explorer of notebook 06: drag the slider, watch the reconstruction sharpen.
 
     Args:
@@ -284,6 +310,7 @@ def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.n
             ``None``: each (square) image is coded whole.
         bits_per_value: bits per latent number (``helpers.compare``: uniform quantization, 8 by default).
         zoom: integer magnification of the shown pictures.
+        threads: torch threads for computing one view (default 1, see :func:`torch_threads`; None: torch's own).
 
     Returns an ``ipywidgets.VBox`` with the parts as attributes: ``slider`` (``SelectionSlider`` over the latent
     sizes, ``continuous_update=False``), ``chooser`` (``Dropdown``, value = image index), ``output`` (the
@@ -299,6 +326,7 @@ def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.n
         raise ValueError(f"tile must be a positive integer (the models' training size) or None, got {tile!r}")
     if int(zoom) != zoom or zoom < 1:
         raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+    _check_threads(threads)
     for i, image in enumerate(images):
         side = _tile_for(image, tile)
         if min(image.shape[:2]) < side:
@@ -319,8 +347,9 @@ def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.n
     chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
 
     def compute(latent: int, index: int) -> dict:
-        return explorer_panel(models[latent], images[index], normalization, tile=tile,
-                              bits_per_value=bits_per_value)
+        with torch_threads(threads):
+            return explorer_panel(models[latent], images[index], normalization, tile=tile,
+                                  bits_per_value=bits_per_value)
 
     def titles(latent: int) -> dict[str, str]:
         return {"original": "original", "autoencoder": f"autoencoder, latent {latent}", "jpeg": "JPEG"}
@@ -333,7 +362,8 @@ def _codec_label(codec) -> str:
 
 
 def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[str] | None = None,
-                  baselines: Sequence[str] = ("jpeg", "webp"), zoom: int = 1) -> widgets.VBox:
+                  baselines: Sequence[str] = ("jpeg", "webp"), zoom: int = 1,
+                  threads: int | None = 1) -> widgets.VBox:
     """The rate explorer of notebook 08: one slider position per trained codec (per lambda)::
 
         widgets.rate_explorer(images)            # the shipped checkpoints in checkpoints/
@@ -345,6 +375,7 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
         names: one name per image for the chooser.
         baselines: Pillow codecs shown beside it, each at the highest quality whose bpp is at most the codec's.
         zoom: integer magnification of the shown pictures.
+        threads: torch threads for computing one view (default 1, see :func:`torch_threads`; None: torch's own).
 
     Returns an ``ipywidgets.VBox`` like :func:`latent_explorer`'s: ``slider`` (value = position in the list of
     codecs, labelled by lambda), ``chooser``, ``output``, ``cache``, ``panel``, ``error``, ``update()``, and
@@ -369,6 +400,7 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
             raise ValueError(f"unknown baseline {b!r}; choose from {', '.join(CODEC_NAMES)}")
     if int(zoom) != zoom or zoom < 1:
         raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
+    _check_threads(threads)
     loaded.sort(key=lambda c: (math.inf if getattr(c, "lmbda", None) is None else c.lmbda))
 
     slider = widgets.SelectionSlider(options=[(_codec_label(c), i) for i, c in enumerate(loaded)], value=0,
@@ -378,7 +410,8 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
     chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
 
     def compute(position: int, index: int) -> dict:
-        return rate_panel(loaded[position], images[index], baselines)
+        with torch_threads(threads):
+            return rate_panel(loaded[position], images[index], baselines)
 
     def titles(position: int) -> dict[str, str]:
         out = {"original": "original", "codec": f"kit codec, {_codec_label(loaded[position])}"}

@@ -224,6 +224,8 @@ def test_other_bad_arguments(models, images, norm):
         widgets.latent_explorer(models, images, norm, tile=None)
     with pytest.raises(ValueError, match="zoom"):
         widgets.latent_explorer(models, images, norm, tile=TILE, zoom=0)
+    with pytest.raises(ValueError, match="threads"):
+        widgets.latent_explorer(models, images, norm, tile=TILE, threads=0)
     # dense ConvAE built for 32x32 tiles cannot take 64x64 ones: said at once, naming the latent size
     with pytest.raises(ValueError, match="latent size 4 cannot code 64x64 tiles"):
         widgets.latent_explorer(models, images[:1], norm, tile=64)
@@ -302,3 +304,20 @@ def test_rate_explorer_loads_checkpoint_paths(tmp_path, images):
     assert [label for label, _ in box.slider.options] == ["λ=0.001", "λ=0.01"]
     box.slider.value = 1
     assert box.error is None and "kit codec, λ=0.01" in shown_html(box)
+
+
+def test_updates_run_on_the_requested_threads_and_restore_torch(models, images, norm, monkeypatch):
+    seen = []
+    real = widgets.explorer_panel
+
+    def spy(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(widgets, "explorer_panel", spy)
+    before = torch.get_num_threads()
+    box = widgets.latent_explorer(models, images, norm, tile=TILE)  # threads=1 by default
+    box.slider.value = 32
+    assert seen == [1, 1] and torch.get_num_threads() == before
+    box = widgets.latent_explorer(models, images, norm, tile=TILE, threads=None)
+    assert seen[-1] == before
