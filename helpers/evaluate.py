@@ -196,7 +196,8 @@ def summary_text(summary: dict) -> str:
     def fmt(v, unit=""):
         return "n/a" if v is None else f"{v:+.1f}{unit}" if unit == " %" else f"{v:.2f}{unit}"
     for codec, e in summary["codecs"].items():
-        line = f"{codec:<6} PSNR at {t:g} bpp: {fmt(e['psnr_at_target_bpp'], ' dB')}; lowest rate {e['lowest_bpp']:.3f} bpp"
+        line = (f"{codec:<6} PSNR at {t:g} bpp: {fmt(e['psnr_at_target_bpp'], ' dB')}; "
+                f"lowest rate {e['lowest_bpp']:.3f} bpp")
         if codec != ref:
             ov = e["overlap_psnr_db"]
             line += (f"; BD-rate vs {ref}: {fmt(e['bd_rate_percent'], ' %')}, BD-PSNR {fmt(e['bd_psnr_db'], ' dB')}"
@@ -206,9 +207,7 @@ def summary_text(summary: dict) -> str:
 
 
 def plot(summary: dict, path) -> None:
-    import matplotlib
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure     # no pyplot: works the same under any backend, leaks no figure
 
     from .plots import plot_rd
     curves = {}
@@ -216,12 +215,12 @@ def plot(summary: dict, path) -> None:
         label = codec if codec == summary["reference"] or e.get("bd_rate_percent") is None else \
             f"{codec} (BD-rate {e['bd_rate_percent']:+.1f} %)"
         curves[label] = e["curve"]
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2))
+    axes = fig.subplots(1, 2)
     n = len(summary["images"])
     plot_rd(curves, "psnr", ax=axes[0], title=f"PSNR, mean of {n} image(s)")
     plot_rd(curves, "ssim", ax=axes[1], title=f"SSIM, mean of {n} image(s)")
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 # ----------------------------------------------------------------------------------------------------

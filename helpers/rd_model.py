@@ -136,14 +136,16 @@ def endless_batches(dataset, batch_size: int, seed: int = 0):
 def train_steps(model: FactorizedPriorModel, batches, lmbda: float, steps: int, lr: float = 1e-3, *,
                 density_lr: float | None = None, loss_fn=None, ste: bool = False, bf16: bool = False,
                 log_every: int = 0, log=print) -> list[dict]:
-    """Train ``model`` for ``steps`` optimizer steps on ``batches`` (an iterator of (B, 3, H, W) images in [0, 1]).
+    """Train ``model`` for ``steps`` optimizer steps on ``batches`` (an iterator of (B, 3, H, W) images in [0, 1]),
+    on the device the model is on (the batches are moved there).
 
     Adam with a linear warm-up over the first ``min(100, steps // 10)`` steps, then a cosine decay of the learning
     rate to 2 % of ``lr``; gradients clipped to norm 1. The learned
     density gets its own rate ``density_lr`` (default ``10 * lr``): it starts wide on purpose (nothing is
     improbable at first) and must narrow quickly, or every early step pays for bits the latents do not need.
     ``loss_fn(out, x, lmbda)`` returns a dict with ``loss``, ``bpp`` and ``mse`` (default :func:`rd_loss`).
-    ``bf16``: bfloat16 autocast for the transforms (faster on CPUs with AVX512-BF16; the density stays float32).
+    ``bf16``: bfloat16 autocast for the transforms (faster on GPUs and on CPUs with AVX512-BF16; the density
+    stays float32).
     Returns one dict per logged interval: ``step``, ``loss``, ``bpp``, ``psnr`` (of the noisy training output).
     """
     import math
@@ -159,10 +161,11 @@ def train_steps(model: FactorizedPriorModel, batches, lmbda: float, steps: int, 
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / (warmup + 1)) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * s / steps))))
     model.train()
+    device = next(model.parameters()).device
     history, running, t0 = [], [], time.perf_counter()
     for step in range(1, steps + 1):
-        x = next(batches)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        x = next(batches).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             out = model(x, ste=ste)
         out["x_hat"] = out["x_hat"].float()
         losses = loss_fn(out, x, lmbda)
