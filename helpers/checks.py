@@ -215,3 +215,51 @@ def check_pareto_front(pareto_front):
              f"pareto_front({costs}, {quality}) should be {sorted(want)} (in any order), got {got}. A point is on the "
              f"front when no other point has lower-or-equal cost and higher-or-equal quality, better on one.")
     _passed("the Pareto front keeps exactly the points nothing else beats on both cost and quality")
+
+
+# --- notebook 08
+def check_empirical_entropy(empirical_entropy):
+    """empirical_entropy(symbols) -> bits per symbol of an integer array: -sum p log2 p over its histogram."""
+    rng = np.random.default_rng(0)
+    cases = [(np.zeros(100, dtype=np.int64), 0.0, "one value only"),
+             (np.array([0, 0, 1, 1]), 1.0, "two values, equally often"),
+             (np.array([0, 0, 0, 1]), 0.8112781244591328, "two values, 3 to 1"),
+             (np.arange(256).repeat(3), 8.0, "256 values, equally often"),
+             (rng.integers(-5, 5, (4, 6, 6)), None, "a 3-D array of integers, some negative")]
+    for symbols, want, what in cases:
+        if want is None:
+            _, counts = np.unique(symbols, return_counts=True)
+            p = counts / counts.sum()
+            want = float(-(p * np.log2(p)).sum())
+        got = _call(empirical_entropy, symbols.copy(), what="empirical_entropy")
+        _require(isinstance(got, (float, np.floating)) and abs(float(got) - want) < 1e-6,
+                 f"empirical_entropy on {what} should be {want:.4f} bits per symbol, got {got!r}. Hint: count each "
+                 f"distinct value (np.unique(..., return_counts=True)), p = count / total, then -sum(p * log2(p)).")
+    _passed("the entropy of a histogram: the fewest bits per symbol any coder of independent symbols can reach")
+
+
+def check_rate_distortion_loss(rate_distortion_loss):
+    """rate_distortion_loss(x, x_hat, likelihoods, lmbda) -> {"loss", "bpp", "mse"} (torch scalars)."""
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 32, 48)
+    x_hat = (x + 0.05 * torch.randn_like(x)).requires_grad_()
+    likelihoods = torch.rand(2, 8, 2, 3).clamp_min(1e-3).requires_grad_()
+    lmbda = 0.01
+    got = _call(rate_distortion_loss, x, x_hat, likelihoods, lmbda, what="rate_distortion_loss")
+    _require(isinstance(got, dict) and {"loss", "bpp", "mse"} <= set(got),
+             f"rate_distortion_loss should return a dict with keys 'loss', 'bpp' and 'mse', got {got!r}")
+    with torch.no_grad():
+        bpp = float(-torch.log2(likelihoods).sum() / (2 * 32 * 48))
+        mse = float(((x_hat - x) ** 2).mean())
+    for key, want, hint in [("bpp", bpp, "bits = -log2(likelihoods) summed over every latent value; divide by the "
+                                         "pixels of the batch (N * H * W of x, not of the latent, and not * 3)"),
+                            ("mse", mse, "the mean of the squared error over every value of the batch"),
+                            ("loss", lmbda * 255 ** 2 * mse + bpp, "loss = lmbda * 255**2 * mse + bpp")]:
+        value = got[key]
+        close = torch.is_tensor(value) and value.numel() == 1 and abs(float(value.detach()) - want) < 1e-4 * max(1, want)
+        _require(close,
+                 f"'{key}' should be {want:.5f}, got {value!r}. Hint: {hint}.")
+    got["loss"].backward()
+    _require(x_hat.grad is not None and likelihoods.grad is not None,
+             "the loss must stay differentiable in x_hat and the likelihoods (use torch operations, no .item())")
+    _passed("loss = lambda * 255^2 * MSE + bits per pixel, differentiable in both the image and the likelihoods")
