@@ -51,6 +51,19 @@ def test_goals_first_and_lessons_last(path):
     assert any("save_metrics" in c.source for c in nb.cells if c.cell_type == "code")
 
 
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_markdown_is_not_commented_out(path):
+    """Prose written as '# text' renders as a wall of headings in JupyterLab; a markdown cell whose lines all
+    start with '#' is almost certainly that mistake (a one-line heading cell is fine)."""
+    for i, cell in enumerate(read(path).cells):
+        if cell.cell_type != "markdown":
+            continue
+        lines = [line for line in cell.source.splitlines() if line.strip()]
+        assert not any(line.startswith("# #") for line in lines), f"{path.name}: cell {i} has '# #'"
+        if len(lines) > 1:
+            assert not all(line.startswith("#") for line in lines), f"{path.name}: cell {i} is all headings"
+
+
 def test_committed_notebooks_carry_no_outputs_or_widget_state():
     for path in SOLUTIONS + sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
         nb = read(path)
