@@ -57,3 +57,29 @@ def test_environment_yml_matches_pyproject():
 def test_environment_yml_installs_the_kit_itself():
     text = (REPO_ROOT / "environment.yml").read_text()
     assert "- -e ." in text
+
+
+# import names that differ from the distribution's name on PyPI
+IMPORT_TO_PYPI = {"PIL": "pillow", "skimage": "scikit-image", "yaml": "pyyaml"}
+
+
+def _third_party_imports(folders=("helpers", "tools", "benchmarks")):
+    import ast
+    import sys
+
+    names = set()
+    for folder in folders:
+        for path in (REPO_ROOT / folder).glob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    names |= {alias.name.split(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                    names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n != "helpers"}
+
+
+def test_every_third_party_import_is_a_pinned_dependency():
+    """A package the kit imports but does not declare works here only by luck (another package pulled it in)."""
+    pins = _pyproject_pins()
+    missing = sorted(n for n in _third_party_imports() if IMPORT_TO_PYPI.get(n, n).lower() not in pins)
+    assert not missing, f"imported but not in pyproject.toml: {missing}"
