@@ -1,13 +1,35 @@
 """helpers: the thin library every notebook of the course kit imports.
 
 Modules, by concern (lower ones import nothing above them):
-    paths    where the repository, data and outputs live
-    data     LIVE, any image folder, the embedded LIVE-shaped sample; splits; transforms
-    metrics  MSE, PSNR, SSIM on 8-bit pixels; bits per pixel; JPEG/WebP at a target rate
-    models   baseline and convolutional autoencoders from plain torch.nn
-    train    the training loop used from notebook 04 on
-    plots    side-by-side grids, curves, rate-distortion plots
-    checks   exercise checks that give students immediate feedback
+
+The data and the measures (notebooks 01 on)
+    paths     where the repository, data and outputs live
+    images    one image file to RGB uint8 pixels, whatever the file holds (with clear errors)
+    sample    the embedded LIVE-shaped sample, built offline from installed packages' photographs
+    data      LIVE, any image folder, the embedded sample; splits; transforms
+    params    checks for notebook parameters (a bad value stops with a clear message)
+    metrics   MSE, PSNR, SSIM on 8-bit pixels; bits per pixel; JPEG/WebP at a target rate
+
+The models and their training (notebooks 03 on)
+    models    baseline and convolutional autoencoders from plain torch.nn
+    train     the training loop used from notebook 04 on
+    compare   an autoencoder against JPEG and WebP at the same bits per pixel, on whole images
+    plots     side-by-side grids, curves, rate-distortion plots
+    checks    exercise checks that give students immediate feedback
+    widgets   interactive explorers (latent size in 06, rate in 08)
+
+Real compression (notebook 08, the codec command line)
+    entropy   a learned factorized density, integer CDF tables and ANS entropy coding
+    rd_model  a rate-distortion autoencoder (factorized prior, GDN) and its training steps
+    bdrate    Bjontegaard delta rate between two rate-distortion curves
+    codec     the kit's image codec: byte-stream format, compress/decompress (python -m helpers.codec)
+    evaluate  JPEG, WebP and the kit's codec on a folder of images with real bytes (python -m helpers.evaluate)
+
+Tools around the notebooks
+    run       the kit's main job, `make run`: the whole series and a report (python -m helpers.run)
+    report    report.md / report.html from the notebooks' metrics and figures
+    sweep     instructors' papermill sweeps over a grid of parameters (python -m helpers.sweep)
+    student   generates notebooks/ from solutions/ (`make student`)
 """
 
 __version__ = "0.1.0"
