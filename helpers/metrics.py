@@ -240,12 +240,7 @@ def encode_image(image: Any, codec: str = "jpeg", quality: int = 75) -> dict[str
     pixels = to_uint8(image)
     if pixels.ndim != 3:
         raise ValueError(f"encode_image takes one image, got shape {pixels.shape}")
-    buf = io.BytesIO()
-    if codec == "jpeg":
-        Image.fromarray(pixels).save(buf, format="JPEG", quality=q, optimize=True)
-    else:
-        Image.fromarray(pixels).save(buf, format="WEBP", quality=q, lossless=False)
-    data = buf.getvalue()
+    data = _encoded_bytes(pixels, codec, q)
     with Image.open(io.BytesIO(data)) as im:
         decoded = np.asarray(im.convert("RGB"))
     h, w = pixels.shape[:2]
@@ -259,6 +254,16 @@ def encode_image(image: Any, codec: str = "jpeg", quality: int = 75) -> dict[str
         "psnr": psnr(pixels, decoded),
         "ssim": ssim(pixels, decoded),
     }
+
+
+def _encoded_bytes(pixels: np.ndarray, codec: str, quality: int) -> bytes:
+    """Pillow's encoding of one uint8 (H, W, 3) image: the settings :func:`encode_image` documents."""
+    buf = io.BytesIO()
+    if codec == "jpeg":
+        Image.fromarray(pixels).save(buf, format="JPEG", quality=quality, optimize=True)
+    else:
+        Image.fromarray(pixels).save(buf, format="WEBP", quality=quality, lossless=False)
+    return buf.getvalue()
 
 
 def _summary(result: dict[str, Any]) -> dict[str, Any]:
@@ -286,26 +291,30 @@ def codec_at_bpp(image: Any, target_bpp: float, codec: str = "jpeg") -> dict[str
     if not target_bpp > 0:
         raise ValueError(f"target_bpp must be positive, got {target_bpp}")
     pixels = to_uint8(image)
-    cache: dict[int, dict[str, Any]] = {}
+    if pixels.ndim != 3:
+        raise ValueError(f"codec_at_bpp takes one image, got shape {pixels.shape}")
+    h, w = pixels.shape[:2]
+    cache: dict[int, float] = {}
 
-    def at(q: int) -> dict[str, Any]:
+    def bpp_at(q: int) -> float:
+        """The bit rate at quality q: the search needs only sizes (decoding and scoring come once, at the end)."""
         if q not in cache:
-            cache[q] = encode_image(pixels, codec, q)
+            cache[q] = bits_per_pixel(len(_encoded_bytes(pixels, codec, q)), h, w)
         return cache[q]
 
-    if at(1)["bpp"] > target_bpp:
-        best = dict(at(1))
+    if bpp_at(1) > target_bpp:
+        best = encode_image(pixels, codec, 1)
         best.update(target_bpp=float(target_bpp), hit_target=False,
                     note=f"{codec} at quality 1 needs {best['bpp']:.3f} bpp, above the target {target_bpp:.3f}")
         return best
     lo, hi = 1, 100  # invariant: at(lo) fits; the answer is in [lo, hi]
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if at(mid)["bpp"] <= target_bpp:
+        if bpp_at(mid) <= target_bpp:
             lo = mid
         else:
             hi = mid - 1
-    best = dict(at(lo))
+    best = encode_image(pixels, codec, lo)
     best.update(target_bpp=float(target_bpp), hit_target=True)
     return best
 
