@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name neural-compression-kit --display-name "Python (neural compression kit)" >/dev/null
 	$(PY) -c "import torch, helpers; print('kit environment ready: torch', torch.__version__)"
 	touch $(STAMP)
 

@@ -253,7 +253,7 @@ def make_run_id(params):
 
 def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     """Check every name and value and list the runs. Nothing is executed or written."""
-    from helpers.run import KERNEL, RunError, read_parameter_file   # here: helpers.run imports torch
+    from helpers.run import RunError, kernel_name, read_parameter_file   # here: helpers.run imports torch
 
     notebook = Path(notebook).resolve()
     declared = notebook_parameters(notebook)
@@ -300,7 +300,7 @@ def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     if len({run.run_id for run in runs}) < len(runs):
         raise SweepError("two runs of this grid would share a folder name; rename or quote the values")
     out = Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem
-    return Sweep(notebook, declared, grid, runs, out.resolve(), KERNEL)
+    return Sweep(notebook, declared, grid, runs, out.resolve(), kernel_name())
 
 
 # -- the output folder ------------------------------------------------------------------------------------------

@@ -240,3 +240,27 @@ def test_the_full_size_parameter_file_fits_every_notebook(tmp_path):
         for name, value in chosen.items():
             sweep.checked_value(name, value, declared, f"full_size.yaml for {notebook.stem}")
     assert run.parameters_for(paths.SOLUTIONS_DIR / "08_rate_distortion.ipynb", values, tmp_path)["lr"] == 0.0005
+
+
+def test_notebooks_run_in_the_kits_own_kernel_when_it_is_installed(monkeypatch):
+    """`make setup` installs the kernel "neural-compression-kit" into .venv; run and sweep use it, so that a
+    user's own "python3" kernel (another Python, in ~/.local/share/jupyter) cannot shadow the kit's."""
+    import os
+    import sys
+
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(run.KIT_KERNEL)
+    except NoSuchKernel:
+        assert run.kernel_name() == "python3"
+    else:
+        assert run.kernel_name() == run.KIT_KERNEL
+        assert os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable)
+    monkeypatch.setattr(run, "KIT_KERNEL", "no-such-kernel-of-the-kit")
+    assert run.kernel_name() == "python3"
+
+
+def test_make_setup_installs_the_kits_kernel():
+    makefile = (paths.REPO_ROOT / "Makefile").read_text()
+    assert f"ipykernel install --sys-prefix --name {run.KIT_KERNEL}" in makefile
