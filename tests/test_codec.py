@@ -280,6 +280,54 @@ def test_shipped_checkpoints_load_and_decode():
     assert psnrs[-1] > psnrs[0] + 1 and min(psnrs) > 22, results
 
 
+def _train_codec_tool():
+    """tools/train_codec.py as a module (tools/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("train_codec", CHECKPOINT_DIR.parent / "tools" / "train_codec.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shipped_checkpoints_measure_what_their_manifest_says():
+    """checkpoints/manifest.json records each codec's validation bpp (real bytes) and PSNR on the embedded sample;
+    measuring again with tools/train_codec.py's own data and measure() gives the same figures."""
+    import json
+
+    train_codec = _train_codec_tool()
+    manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
+    settings = manifest["settings"]
+    _, val_images, _ = train_codec.load_data(settings["crop"], settings["seed"])
+    assert len(val_images) >= 3
+    for entry in manifest["checkpoints"]:
+        measured = train_codec.measure(Codec.load(CHECKPOINT_DIR / entry["file"]), val_images)
+        assert measured["bpp"] == pytest.approx(entry["val_bpp"], rel=0.01), entry["file"]
+        assert measured["psnr"] == pytest.approx(entry["val_psnr"], abs=0.05), entry["file"]
+
+
+def test_train_codec_quick_run_writes_codecs_that_work_and_never_overwrites(tmp_path, capsys):
+    import json
+
+    train_codec = _train_codec_tool()
+    threads = torch.get_num_threads()
+    try:
+        assert train_codec.main(["--quick", "--out", str(tmp_path), "--bf16", "off"]) in (0, None)
+        manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert [c["lambda"] for c in manifest["checkpoints"]] == [0.013, 0.0045]
+        image = smooth_image(40, 56)
+        for entry in manifest["checkpoints"]:
+            codec = Codec.load(tmp_path / entry["file"])
+            assert codec.decompress(codec.compress(image)).shape == image.shape
+        before = (tmp_path / "manifest.json").read_bytes()
+        with pytest.raises(SystemExit):
+            train_codec.main(["--quick", "--out", str(tmp_path)])
+        assert "pass --force" in capsys.readouterr().err
+        assert (tmp_path / "manifest.json").read_bytes() == before
+    finally:
+        torch.set_num_threads(threads)
+
+
 def test_shipped_stream_found_by_its_model_identity(tmp_path):
     Image.fromarray(smooth_image(33, 47)).save(tmp_path / "a.png")
     assert main(["compress", str(tmp_path / "a.png"), str(tmp_path / "a.nck")]) == 0

@@ -37,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.codec import CHECKPOINT_DIR, Codec  # noqa: E402
+from helpers.metrics import psnr  # noqa: E402
 from helpers.rd_model import FactorizedPriorModel, endless_batches, save_checkpoint, train_steps  # noqa: E402
 
 LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)     # high to low rate, a factor 2 apart: about 0.35 .. 0.07 bpp
@@ -55,11 +56,6 @@ def load_data(crop: int, seed: int, crops_per_image: int = 16, root=None):
                          preprocess="random_crop", crops_per_image=crops_per_image, flips=True, normalization="unit")
     val_paths = sorted({str(item.input_path) for item in splits.val.items})
     return splits.train, [read_image(p) for p in val_paths], splits.references
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float(10 * np.log10(255.0 ** 2 / mse)) if mse > 0 else float("inf")
 
 
 def measure(codec: Codec, images: list[np.ndarray]) -> dict:
