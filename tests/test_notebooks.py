@@ -64,6 +64,14 @@ def test_markdown_is_not_commented_out(path):
             assert not all(line.startswith("#") for line in lines), f"{path.name}: cell {i} is all headings"
 
 
+def test_no_output_comparison_markers():
+    """nbval compares a cell marked NBVAL_CHECK_OUTPUT only against outputs stored in the notebook, and committed
+    notebooks store none: such a marker would check nothing. Notebooks state their invariants with `assert`."""
+    for path in SOLUTIONS:
+        for i, cell in enumerate(read(path).cells):
+            assert "NBVAL_CHECK_OUTPUT" not in cell.source, f"{path.name}: cell {i}: use an assert instead"
+
+
 def test_committed_notebooks_carry_no_outputs_or_widget_state():
     for path in SOLUTIONS + sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
         nb = read(path)
