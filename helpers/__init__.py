@@ -27,6 +27,7 @@ Real compression (notebook 08, the codec command line)
 
 Tools around the notebooks
     run       the kit's main job, `make run`: the whole series and a report (python -m helpers.run)
+    kernel    the Jupyter kernel run and sweep execute notebooks in
     report    report.md / report.html from the notebooks' metrics and figures
     sweep     instructors' papermill sweeps over a grid of parameters (python -m helpers.sweep)
     student   generates notebooks/ from solutions/ (`make student`)

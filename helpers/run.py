@@ -28,21 +28,7 @@ from pathlib import Path
 import yaml
 
 from helpers import data, paths, report
-
-KIT_KERNEL = "neural-compression-kit"   # `make setup` installs it into .venv, pointing at .venv's Python
-
-
-def kernel_name():
-    """The Jupyter kernel the notebooks run in: the kit's own when it is installed, so that a "python3" kernel
-    of another Python in the user's Jupyter folders cannot shadow the kit's environment; else "python3"
-    (for example in the conda environment, where nothing installed it)."""
-    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    try:
-        KernelSpecManager().get_kernel_spec(KIT_KERNEL)
-    except NoSuchKernel:
-        return "python3"
-    return KIT_KERNEL
+from helpers.kernel import kernel_config, kernel_name
 
 
 class RunError(ValueError):
@@ -122,7 +108,7 @@ def run_series(notebooks, file_values, run_dir):
         start = time.perf_counter()
         try:
             papermill.execute_notebook(
-                str(notebook), str(run_dir / notebook.name), parameters=parameters, kernel_name=kernel_name(),
+                str(notebook), str(run_dir / notebook.name), parameters=parameters, kernel_name=kernel_name(), config=kernel_config(),
                 cwd=str(notebook.parent), progress_bar=False, log_output=False,
             )
         finally:

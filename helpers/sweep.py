@@ -253,7 +253,8 @@ def make_run_id(params):
 
 def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     """Check every name and value and list the runs. Nothing is executed or written."""
-    from helpers.run import RunError, kernel_name, read_parameter_file   # here: helpers.run imports torch
+    from helpers.kernel import kernel_name
+    from helpers.run import RunError, read_parameter_file   # here: helpers.run imports torch
 
     notebook = Path(notebook).resolve()
     declared = notebook_parameters(notebook)
@@ -434,9 +435,12 @@ def _run_child():
     _skip_slow_import()
     import papermill
 
+    from helpers.kernel import kernel_config
+
     try:
         papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"],
-                                   kernel_name=spec["kernel"], cwd=spec["cwd"], progress_bar=False, log_output=False)
+                                   kernel_name=spec["kernel"], cwd=spec["cwd"], progress_bar=False, log_output=False,
+                                   config=kernel_config())
     except Exception as error:
         if hasattr(error, "ename"):             # the notebook raised: its exception's name and message
             line = f"{error.ename}: {error.evalue}"

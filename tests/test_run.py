@@ -250,17 +250,39 @@ def test_notebooks_run_in_the_kits_own_kernel_when_it_is_installed(monkeypatch):
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
+    from helpers import kernel
+
     try:
-        spec = KernelSpecManager().get_kernel_spec(run.KIT_KERNEL)
+        spec = KernelSpecManager().get_kernel_spec(kernel.KIT_KERNEL)
     except NoSuchKernel:
-        assert run.kernel_name() == "python3"
+        assert kernel.kernel_name() == "python3"
     else:
-        assert run.kernel_name() == run.KIT_KERNEL
+        assert kernel.kernel_name() == kernel.KIT_KERNEL
         assert os.path.realpath(spec.argv[0]) == os.path.realpath(sys.executable)
-    monkeypatch.setattr(run, "KIT_KERNEL", "no-such-kernel-of-the-kit")
-    assert run.kernel_name() == "python3"
+    monkeypatch.setattr(kernel, "KIT_KERNEL", "no-such-kernel-of-the-kit")
+    assert kernel.kernel_name() == "python3"
 
 
 def test_make_setup_installs_the_kits_kernel():
+    from helpers import kernel
+
     makefile = (paths.REPO_ROOT / "Makefile").read_text()
-    assert f"ipykernel install --sys-prefix --name {run.KIT_KERNEL}" in makefile
+    assert f"ipykernel install --sys-prefix --name {kernel.KIT_KERNEL}" in makefile
+
+
+def test_a_notebook_runs_in_the_kits_kernel_without_the_tcp_warning(tmp_path, capfd):
+    """papermill with kernel_config(): the kernel's sockets are encrypted, so ipykernel does not warn that it runs
+    "over TCP without encryption", and the notebook runs in this Python."""
+    import os
+    import sys
+
+    from helpers import kernel
+
+    nb = new_notebook(cells=[new_code_cell("import sys\nprint(sys.executable)")])
+    nbformat.write(nb, tmp_path / "a.ipynb")
+    papermill.execute_notebook(str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), kernel_name=kernel.kernel_name(),
+                               config=kernel.kernel_config(), progress_bar=False)
+    assert "without encryption" not in capfd.readouterr().err
+    printed = nbformat.read(tmp_path / "b.ipynb", as_version=4).cells[0].outputs[0]["text"].strip()
+    if kernel.kernel_name() == kernel.KIT_KERNEL:
+        assert os.path.realpath(printed) == os.path.realpath(sys.executable)
