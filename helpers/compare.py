@@ -55,6 +55,13 @@ def crop_to_tiles(image, tile):
     return image[:h, :w]
 
 
+def center_crop(image, size):
+    """The central size x size square of an (H, W, 3) image; a side shorter than `size` sets the square's size."""
+    size = min(size, image.shape[0], image.shape[1])
+    top, left = (image.shape[0] - size) // 2, (image.shape[1] - size) // 2
+    return image[top:top + size, left:left + size]
+
+
 @torch.no_grad()
 def reconstruct(model, image, tile, normalization, bits_per_value=8, batch_size=64):
     """Compress and decompress one uint8 image (H, W, 3) tile by tile; returns the uint8 reconstruction of the

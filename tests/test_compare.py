@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from helpers import metrics
-from helpers.compare import RANGE_BITS, compare_with_codecs, crop_to_tiles, quantize_uniform, reconstruct, tile_bpp
+from helpers.compare import (RANGE_BITS, center_crop, compare_with_codecs, crop_to_tiles, quantize_uniform, reconstruct,
+                             tile_bpp)
 from helpers.data import Normalization
 from helpers.models import ConvAE
 
@@ -122,6 +123,13 @@ def test_crop_to_tiles_keeps_the_top_left_multiple_of_the_tile():
     assert cropped.shape == (32, 48, 3)
     assert np.array_equal(cropped, image[:32, :48])
     assert crop_to_tiles(image[:32, :48], 16).shape == (32, 48, 3)
+
+
+def test_center_crop_takes_the_central_square():
+    image = np.arange(6 * 10 * 3, dtype=np.uint8).reshape(6, 10, 3)
+    assert np.array_equal(center_crop(image, 4), image[1:5, 3:7])
+    assert np.array_equal(center_crop(image, 224), image[:, 2:8])          # the short side (6) sets the size
+    assert center_crop(np.zeros((300, 200, 3), np.uint8), 224).shape == (200, 200, 3)
 
 
 def test_crop_to_tiles_refuses_an_image_smaller_than_a_tile():
