@@ -295,6 +295,16 @@ def _explorer(slider: widgets.SelectionSlider, chooser: widgets.Dropdown, comput
 
 
 # ----------------------------------------------------------------------------------------------------- explorers
+def _controls(description: str, options: list, names: Sequence[str]):
+    """The explorers' two controls: a slider over `options` ((label, value) pairs; it starts at the first and
+    reports only when released) and a dropdown over the images' `names` (its value is the image's index)."""
+    slider = widgets.SelectionSlider(options=options, value=options[0][1], description=description,
+                                     continuous_update=False, style={"description_width": "initial"},
+                                     layout=widgets.Layout(width="420px"))
+    chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
+    return slider, chooser
+
+
 def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.ndarray], normalization, *,
                     names: Sequence[str] | None = None, tile: int | None = None, bits_per_value: int | None = 8,
                     zoom: int = 1, threads: int | None = 1) -> widgets.VBox:
@@ -340,11 +350,7 @@ def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.n
                 raise ValueError(f"the model for latent size {latent} cannot code {side}x{side} tiles ({error}); "
                                  f"pass tile= the size it was trained on") from error
 
-    slider = widgets.SelectionSlider(options=[(str(k), k) for k in models], value=next(iter(models)),
-                                     description="latent size", continuous_update=False,
-                                     style={"description_width": "initial"},
-                                     layout=widgets.Layout(width="420px"))
-    chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
+    slider, chooser = _controls("latent size", [(str(k), k) for k in models], names)
 
     def compute(latent: int, index: int) -> dict:
         with torch_threads(threads):
@@ -403,11 +409,7 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
     _check_threads(threads)
     loaded.sort(key=lambda c: (math.inf if getattr(c, "lmbda", None) is None else c.lmbda))
 
-    slider = widgets.SelectionSlider(options=[(_codec_label(c), i) for i, c in enumerate(loaded)], value=0,
-                                     description="codec", continuous_update=False,
-                                     style={"description_width": "initial"},
-                                     layout=widgets.Layout(width="420px"))
-    chooser = widgets.Dropdown(options=[(name, i) for i, name in enumerate(names)], value=0, description="image")
+    slider, chooser = _controls("codec", [(_codec_label(c), i) for i, c in enumerate(loaded)], names)
 
     def compute(position: int, index: int) -> dict:
         with torch_threads(threads):
