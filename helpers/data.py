@@ -57,7 +57,8 @@ from PIL import Image
 
 from . import images as _images
 from . import paths
-from .images import IMAGE_SUFFIXES, DataError, atomic_write_bytes, file_digest, image_size, read_image
+from .files import atomic_write
+from .images import IMAGE_SUFFIXES, DataError, file_digest, image_size, read_image
 from .sample import SAMPLE_QUALITIES, build_sample, read_manifest
 
 __all__ = [
@@ -328,7 +329,7 @@ def _folder_pairs(ref: Path, qualities: tuple[int, ...], jpeg_dir: Path) -> list
                 pixels = Image.fromarray(read_image(ref), "RGB")
             buf = io.BytesIO()
             pixels.save(buf, "JPEG", quality=q, optimize=True)
-            atomic_write_bytes(jpg, buf.getvalue())
+            atomic_write(jpg, buf.getvalue())
         w, h = image_size(jpg)
         out.append(Pair(ref, jpg, 8 * jpg.stat().st_size / (w * h), q))
     return out
@@ -434,7 +435,7 @@ def _load_prepared(path: Path, key: str, preprocess: str, size: int, cache_dir: 
         _STATS["decodes"] += 1
         buf = io.BytesIO()
         np.save(buf, a, allow_pickle=False)
-        atomic_write_bytes(f, buf.getvalue())
+        atomic_write(f, buf.getvalue())
         _STATS["disk_writes"] += 1
     _remember(key, a)
     return a

@@ -27,16 +27,14 @@ several frames         the first frame (GIF, multi-page TIFF)
 from __future__ import annotations
 
 import hashlib
-import os
 import struct
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-__all__ = ["DataError", "IMAGE_SUFFIXES", "read_image", "image_size", "file_digest", "atomic_write_bytes"]
+__all__ = ["DataError", "IMAGE_SUFFIXES", "read_image", "image_size", "file_digest"]
 
 #: File name endings :func:`helpers.data.load_folder` treats as images (case does not matter).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -176,21 +174,3 @@ def file_digest(path, _memo: dict = {}) -> str:  # noqa: B006 - the memo is deli
                 h.update(block)
         digest = _memo[key] = h.hexdigest()
     return digest
-
-
-def atomic_write_bytes(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename, so that a reader
-    never sees a half-written file (and two writers of the same content do not disturb each other)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise

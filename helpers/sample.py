@@ -31,7 +31,8 @@ from pathlib import Path
 from PIL import Image
 
 from . import paths
-from .images import DataError, atomic_write_bytes, read_image
+from .files import atomic_write
+from .images import DataError, read_image
 
 __all__ = ["build_sample", "sample_is_complete", "SAMPLE_QUALITIES", "SAMPLE_SOURCES", "MANIFEST_NAME"]
 
@@ -212,7 +213,7 @@ def _write_sample(root: Path) -> None:
         "qualities": list(SAMPLE_QUALITIES),
         "files": entries,
     }
-    atomic_write_bytes(root / MANIFEST_NAME, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
+    atomic_write(root / MANIFEST_NAME, (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode())
 
 
 def read_manifest(root) -> dict | None:
