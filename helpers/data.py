@@ -281,12 +281,14 @@ def load_folder(path, quality=75, *, on_error: str = "raise", cache_dir=None) ->
     """Pairs for any folder of images: each image with a Pillow JPEG of it at each ``quality``.
 
     ``quality``: one Pillow quality (1..100) or a list of them. The JPEGs are made on first use and written once
-    into ``cache_dir/jpeg`` (default ``helpers.paths.CACHE_DIR``), named by the image's content hash, so their
-    size gives the bit rate: ``bpp = 8 * bytes / (width * height)``. Files whose name does not end in an image
+    into ``cache_dir/jpeg`` (default ``helpers.paths.CACHE_DIR``), named by the image's content hash (after at
+    most 64 bytes of its name, so a very long file name still gives a valid cache name), so their size gives the
+    bit rate: ``bpp = 8 * bytes / (width * height)``. Files whose name does not end in an image
     suffix (and hidden files) are ignored; sub-folders are not searched.
 
-    ``on_error="raise"`` (default) raises :class:`DataError` at the first bad file; ``"skip"`` leaves bad files
-    out and issues ONE warning that lists them (it still raises if no image is usable).
+    ``on_error="raise"`` (default) raises :class:`DataError` at the first bad file (empty, corrupt, truncated, or
+    one Pillow opens but cannot decode); ``"skip"`` leaves bad files out and issues ONE warning that lists them
+    (it still raises if no image is usable).
     """
     if on_error not in ("raise", "skip"):
         raise DataError(f"on_error={on_error!r}: expected 'raise' or 'skip'.")
@@ -320,7 +322,7 @@ def _folder_pairs(ref: Path, qualities: tuple[int, ...], jpeg_dir: Path) -> list
     if ref.stat().st_size == 0:
         read_image(ref)  # raises the "empty file" DataError
     digest = file_digest(ref)
-    targets = {q: jpeg_dir / f"{ref.stem}-{digest[:16]}-q{q}.jpg" for q in qualities}
+    targets = {q: jpeg_dir / f"{_short_name(ref.stem)}-{digest[:16]}-q{q}.jpg" for q in qualities}
     pixels = None
     out = []
     for q, jpg in targets.items():
@@ -333,6 +335,14 @@ def _folder_pairs(ref: Path, qualities: tuple[int, ...], jpeg_dir: Path) -> list
         w, h = image_size(jpg)
         out.append(Pair(ref, jpg, 8 * jpg.stat().st_size / (w * h), q))
     return out
+
+
+def _short_name(stem: str, limit: int = 64) -> str:
+    """``stem`` cut to at most ``limit`` bytes of UTF-8, for the readable part of a cache file's name.
+
+    File systems refuse names over 255 bytes; a source image may already have a name close to that. The cache
+    file is identified by the content hash that follows this part, so cutting the name loses nothing."""
+    return stem.encode("utf-8")[:limit].decode("utf-8", errors="ignore")
 
 
 def load_pairs(source=None, **folder_kw) -> list[Pair]:

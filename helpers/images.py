@@ -19,20 +19,23 @@ alpha (RGBA, LA, PA,   composited on a **white** background, as a viewer shows i
 P with transparency)   (dropping the alpha would expose whatever colour hides under transparent pixels)
 CMYK                   Pillow's CMYK -> RGB conversion (Adobe's inverted CMYK JPEGs are handled by Pillow)
 YCbCr, HSV, LAB        converted to RGB by Pillow
-EXIF orientation       applied (``ImageOps.exif_transpose``), so the pixels stand the way a viewer shows them
+EXIF orientation       applied (``ImageOps.exif_transpose``; a TIFF's orientation tag by Pillow's TIFF reader),
+                       so the pixels stand the way a viewer shows them; :func:`image_size` gives their size
 several frames         the first frame (GIF, multi-page TIFF)
 =====================  ==================================================================================
+
+A file Pillow cannot open, or opens but cannot decode (corrupt, truncated, or a variant of its format Pillow does
+not implement), raises :class:`DataError` naming the file, whatever error Pillow raised inside (except ``MemoryError``).
 """
 
 from __future__ import annotations
 
 import hashlib
-import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
 __all__ = ["DataError", "IMAGE_SUFFIXES", "read_image", "image_size", "file_digest"]
 
@@ -67,8 +70,30 @@ def _open_checked(path: Path, what: str):
             f"{path}: not an image Pillow can read ({what}). Remove the file from the folder, "
             f"or convert it to PNG, JPEG, BMP or TIFF."
         ) from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise DataError(f"{path}: cannot open the image ({e}). The file is corrupt; copy it again or remove it.") from None
+    except MemoryError:
+        raise
+    except Exception as e:  # see _unreadable: Pillow's readers raise many kinds of error on a file they cannot read
+        raise DataError(
+            f"{path}: cannot open the image ({type(e).__name__}: {e}). The file is corrupt or in a variant of its "
+            f"format Pillow does not support; copy it again, convert it to PNG, or remove it."
+        ) from None
+
+
+def _unreadable(path: Path, im: Image.Image, e: Exception) -> DataError:
+    """The DataError for a file Pillow opened (its header made sense) but could not decode.
+
+    Pillow reads the header when it opens a file and the pixels only later, and its readers raise many kinds of
+    error on pixels they cannot decode: ``OSError`` (truncated data, a decoder error), ``SyntaxError``,
+    ``ValueError``, ``struct.error``, ``IndexError``, and ``NotImplementedError`` for a variant of the format it does
+    not implement (a BLP encoding, a DDS pixel format). The kit catches them all, except ``MemoryError`` (the
+    machine's limit, not the file's fault), and names the file.
+    """
+    what = f"{im.format or 'image'} {im.mode} {im.size[0]}x{im.size[1]}"
+    return DataError(
+        f"{path}: Pillow opened it ({what}) but cannot decode its pixels ({type(e).__name__}: {e}). The file is "
+        f"corrupt, truncated, or in a variant of its format Pillow does not support; copy it again, convert it "
+        f"to PNG, or remove it."
+    )
 
 
 def _bomb_error(path: Path, e: Exception) -> DataError:
@@ -79,15 +104,23 @@ def _bomb_error(path: Path, e: Exception) -> DataError:
 
 
 def image_size(path) -> tuple[int, int]:
-    """``(width, height)`` of an image file from its header, without decoding the pixels (EXIF rotation applied)."""
+    """``(width, height)`` of an image file from its header, without decoding the pixels, as it is displayed:
+    the same as the shape :func:`read_image` returns (``(H, W, 3)`` -> ``(W, H)``), EXIF orientation included.
+
+    Orientations 5 to 8 turn the image by a quarter, so they swap width and height. Pillow's TIFF reader already
+    reports the turned size (it applies the TIFF orientation tag itself as it loads the pixels); every other
+    reader reports the stored size and leaves the turn to ``ImageOps.exif_transpose``.
+    """
     path = Path(path)
     _check_file(path)
     im = _open_checked(path, "reading its header")
     with im:
         w, h = im.size
+        if isinstance(im, TiffImagePlugin.TiffImageFile):
+            return (w, h)
         try:
             orientation = im.getexif().get(0x0112, 1)
-        except Exception:  # a broken EXIF block does not change the size we report
+        except Exception:  # a broken EXIF block: read_image keeps the pixels as stored, so the size is as stored
             orientation = 1
     return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
@@ -97,7 +130,8 @@ def read_image(path) -> np.ndarray:
 
     See the module's table for each conversion (grayscale, 16-bit, palette, alpha on white, CMYK, EXIF
     orientation). Raises :class:`DataError`, naming the file, for a missing, empty, unreadable, corrupt or
-    truncated file and for a decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels).
+    truncated file, for a file Pillow opens but cannot decode (a format variant it does not implement), and for a
+    decompression bomb (more than ``PIL.Image.MAX_IMAGE_PIXELS`` pixels).
     """
     path = Path(path)
     _check_file(path)
@@ -106,17 +140,19 @@ def read_image(path) -> np.ndarray:
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             im.load()
+            try:
+                upright = ImageOps.exif_transpose(im)
+            except Exception:  # broken EXIF metadata: keep the pixels as stored (image_size() does the same)
+                upright = im
+            return _to_rgb_uint8(upright, path)
+        except DataError:
+            raise
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             raise _bomb_error(path, e) from None
-        except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as e:
-            raise DataError(
-                f"{path}: the image is corrupt or truncated ({e}). Copy the file again, or remove it."
-            ) from None
-        try:
-            im = ImageOps.exif_transpose(im)
-        except Exception:  # broken EXIF metadata: keep the pixels as stored (image_size() does the same)
-            pass
-        return _to_rgb_uint8(im, path)
+        except MemoryError:
+            raise
+        except Exception as e:  # any other failure to decode or convert the pixels: see _unreadable
+            raise _unreadable(path, im, e) from None
 
 
 def _to_rgb_uint8(im: Image.Image, path: Path) -> np.ndarray:
@@ -147,10 +183,7 @@ def _to_rgb_uint8(im: Image.Image, path: Path) -> np.ndarray:
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         rgb = Image.alpha_composite(white, rgba).convert("RGB")
     else:
-        try:
-            rgb = im.convert("RGB")
-        except (ValueError, OSError) as e:
-            raise DataError(f"{path}: pixel mode {mode!r} cannot be converted to RGB ({e}). Save it as an RGB image.") from None
+        rgb = im.convert("RGB")  # a mode Pillow cannot convert raises here; read_image names the file
     a = np.asarray(rgb, dtype=np.uint8)
     if a.ndim != 3 or a.shape[2] != 3 or 0 in a.shape:
         raise DataError(f"{path}: decoded to an unexpected shape {a.shape}. Save it as an ordinary RGB image.")

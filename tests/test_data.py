@@ -211,6 +211,175 @@ def test_read_image_refuses_decompression_bombs(tmp_path, monkeypatch, pixels):
             data.read_image(tmp_path / "bomb.png")
 
 
+# ------------------------------------------------------------------------------- orientation: size agrees with pixels
+# What each EXIF/TIFF orientation value asks a viewer to do with the stored pixels (a: (H, W, 3)).
+ORIENTED = {
+    1: lambda a: a,
+    2: lambda a: a[:, ::-1],  # mirror left-right
+    3: lambda a: a[::-1, ::-1],  # rotate 180
+    4: lambda a: a[::-1],  # mirror top-bottom
+    5: lambda a: a.transpose(1, 0, 2),  # transpose (swaps width and height)
+    6: lambda a: np.rot90(a, k=-1),  # rotate 90 clockwise
+    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),  # transverse
+    8: lambda a: np.rot90(a, k=1),  # rotate 90 counter-clockwise
+}
+
+
+def _quadrants(h: int = 16, w: int = 24) -> np.ndarray:
+    """Four flat colours, one per quadrant, so every orientation gives a different picture (even after JPEG)."""
+    a = np.zeros((h, w, 3), np.uint8)
+    a[: h // 2, : w // 2] = (230, 30, 30)
+    a[: h // 2, w // 2:] = (30, 230, 30)
+    a[h // 2:, : w // 2] = (30, 30, 230)
+    a[h // 2:, w // 2:] = (230, 230, 30)
+    return a
+
+
+def _save_oriented(path: Path, a: np.ndarray, orientation: int) -> None:
+    im = Image.fromarray(a)
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    fmt = path.suffix
+    if fmt == ".tif":  # the TIFF orientation tag itself, raw (Pillow's own reader) and compressed (libtiff)
+        im.save(path, tiffinfo={0x0112: orientation})
+    elif fmt == ".tiff":
+        im.save(path, tiffinfo={0x0112: orientation}, compression="tiff_lzw")
+    elif fmt == ".jpg":
+        im.save(path, exif=exif, quality=95, subsampling=0)
+    elif fmt == ".webp":
+        im.save(path, exif=exif, lossless=True)
+    else:
+        im.save(path, exif=exif)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.parametrize("suffix", [".jpg", ".tif", ".tiff", ".png", ".webp"])
+def test_image_size_agrees_with_read_image_for_every_orientation(tmp_path, suffix, orientation):
+    """image_size() reads the header only; its (width, height) must be the shape read_image() returns, and the
+    pixels must stand as the orientation asks (5-8 swap width and height). Pillow's TIFF reader turns the image as
+    it loads it and already reports the turned size: it was turned twice by image_size before."""
+    a = _quadrants()
+    f = tmp_path / f"o{orientation}{suffix}"
+    _save_oriented(f, a, orientation)
+    pixels = data.read_image(f)
+    assert data.image_size(f) == (pixels.shape[1], pixels.shape[0])
+    expected = ORIENTED[orientation](a)
+    assert pixels.shape == expected.shape
+    assert np.abs(pixels.astype(int) - expected).mean() < 4  # JPEG is lossy; a wrong turn is off by about 100
+    if orientation in (5, 6, 7, 8):
+        assert data.image_size(f) == (16, 24)
+
+
+@pytest.mark.parametrize("fmt", ["BMP", "GIF", "PNG", "TIFF", "WEBP", "JPEG"])
+def test_image_size_agrees_with_read_image_without_orientation(tmp_path, fmt):
+    """Formats that carry no orientation (BMP, GIF) and files without one: the stored size, as decoded."""
+    f = tmp_path / f"plain.{fmt.lower()}"
+    Image.fromarray(_quadrants(10, 14)).save(f, fmt)
+    pixels = data.read_image(f)
+    assert pixels.shape == (10, 14, 3) and data.image_size(f) == (14, 10)
+
+
+# ------------------------------------------------------------------------ files Pillow opens but cannot decode
+def _blp_with_unsupported_encoding() -> bytes:
+    """A BLP1 file (Blizzard's texture format, which Pillow opens) whose encoding 3 Pillow does not implement: the
+    header is read at open, the pixels raise NotImplementedError on load()."""
+    header = b"BLP1" + struct.pack("<iI", 1, 0) + struct.pack("<II", 8, 8) + struct.pack("<ii", 3, 0)
+    return header + bytes(16 * 4 * 2 + 256 * 4 + 64)
+
+
+def _dds_with_unknown_pixel_format() -> bytes:
+    """A DDS header (DirectDraw Surface) with pixel-format flags Pillow does not know: NotImplementedError at open."""
+    header = struct.pack("<7I", 124, 0x1007, 8, 8, 32, 0, 0) + bytes(11 * 4)
+    pixel_format = struct.pack("<8I", 32, 0x800, 0, 32, 0, 0, 0, 0)
+    return b"DDS " + header + pixel_format + bytes(4 * 5) + bytes(8 * 8 * 4)
+
+
+def _png_larger_than_its_data() -> bytes:
+    """A PNG whose header promises 64x64 pixels while its data holds 8x8: Pillow opens it lazily, load() fails."""
+    good = io.BytesIO()
+    Image.fromarray(_photo(8, 8, 3)).save(good, "PNG")
+    b = bytearray(good.getvalue())
+    b[16:24] = struct.pack(">II", 64, 64)
+    b[29:33] = struct.pack(">I", zlib.crc32(bytes(b[12:29])))  # a valid header checksum: only the size lies
+    return bytes(b)
+
+
+UNDECODABLE = {
+    "blp_unsupported_encoding.png": _blp_with_unsupported_encoding,  # named like a PNG: Pillow goes by content
+    "dds_unknown_pixel_format.png": _dds_with_unknown_pixel_format,
+    "png_larger_than_its_data.png": _png_larger_than_its_data,
+}
+
+
+@pytest.mark.parametrize("name", sorted(UNDECODABLE))
+def test_a_file_pillow_cannot_decode_is_a_data_error_naming_it(tmp_path, name):
+    f = tmp_path / name
+    f.write_bytes(UNDECODABLE[name]())
+    with pytest.raises(DataError, match=re.escape(name)):
+        data.read_image(f)
+
+
+def test_an_unimplemented_format_variant_opens_but_does_not_decode(tmp_path):
+    """The BLP file's header is fine (image_size answers); only its pixels cannot be decoded."""
+    f = tmp_path / "texture.png"
+    f.write_bytes(_blp_with_unsupported_encoding())
+    assert data.image_size(f) == (8, 8)
+    with pytest.raises(DataError, match=r"texture\.png: Pillow opened it \(BLP RGB 8x8\) but cannot decode.*"
+                                        r"Unsupported BLP encoding 3"):
+        data.read_image(f)
+
+
+@pytest.mark.parametrize("error", [NotImplementedError, OSError, ValueError, struct.error, SyntaxError, EOFError,
+                                   IndexError, KeyError, TypeError, ZeroDivisionError])
+@pytest.mark.parametrize("step", ["load", "convert"])
+def test_every_error_pillow_raises_while_decoding_is_a_data_error(tmp_path, monkeypatch, error, step):
+    """Pillow's readers raise many kinds of error on pixels they cannot decode (in load(), or when converting an
+    exotic mode); each one becomes a DataError that names the file."""
+    from PIL import ImageFile
+
+    f = tmp_path / "exotic.png"
+    Image.fromarray(_photo(8, 8, 4)).save(f)
+
+    def fail(*args, **kwargs):
+        raise error("the decoder gave up")
+
+    monkeypatch.setattr(ImageFile.ImageFile if step == "load" else Image.Image, step, fail)
+    with pytest.raises(DataError, match=rf"exotic\.png.*{error.__name__}: '?the decoder gave up"):
+        data.read_image(f)
+
+
+def test_load_folder_skips_files_pillow_cannot_decode(tmp_path, data_cache):
+    folder = _folder(tmp_path)
+    for name, make in UNDECODABLE.items():
+        (folder / name).write_bytes(make())
+    with pytest.raises(DataError, match="blp_unsupported_encoding.png"):
+        data.load_folder(folder, cache_dir=data_cache)
+    with pytest.warns(UserWarning) as rec:
+        pairs = data.load_folder(folder, on_error="skip", cache_dir=data_cache)
+    msg = str(rec[0].message)
+    assert len(rec) == 1 and "skipped 3 of 7" in msg and all(name in msg for name in UNDECODABLE)
+    assert sorted(p.name for p in pairs) == ["photo0", "photo1", "photo2", "photo3"]
+
+
+# ------------------------------------------------------------------------------------------- very long file names
+def test_a_very_long_file_name_does_not_break_the_cache(tmp_path, data_cache):
+    """A source name near the file system's 255-byte limit: the cached JPEG's name keeps at most 64 bytes of it
+    (the content hash identifies the file), so load_folder and make_splits work and the cache is reused."""
+    folder = tmp_path / "long"
+    folder.mkdir()
+    names = ["a" * 250 + ".png", "é" * 125 + ".jpg", "short.png"]  # 254, 254 and 9 bytes
+    for i, name in enumerate(names):
+        Image.fromarray(_photo(40, 48, 20 + i)).save(folder / name)
+    pairs = data.load_folder(folder, quality=[10, 50], cache_dir=data_cache)
+    assert sorted(p.reference.name for p in pairs) == sorted(names * 2)
+    cached = sorted((data_cache / "jpeg").iterdir())
+    assert len(cached) == 6 and max(len(p.name.encode()) for p in cached) <= 64 + 25
+    assert any(p.name.startswith("short-") for p in cached)  # short names are kept whole
+    data.reset_cache_stats()
+    assert data.load_folder(folder, quality=[10, 50], cache_dir=data_cache) == pairs
+    train, val = data.make_splits(folder, image_size=32, target="jpeg", val_fraction=0.34, cache_dir=data_cache)
+    assert len(train) + len(val) == 3 and train[0][0].shape == (3, 32, 32)
+
 # ----------------------------------------------------------------------------------------------- embedded sample
 def test_embedded_sample_layout(embedded_sample):
     refs = sorted((embedded_sample / "refimgs").glob("*.bmp"))
