@@ -184,7 +184,7 @@ def _read_qualities(path: Path) -> dict[str, int]:
     return out
 
 
-def load_live(root=None) -> list[Pair]:
+def load_live(root=None, *, on_error: str = "raise") -> list[Pair]:
     """The reference/JPEG pairs of a LIVE release 2 folder, in ``jpeg/info.txt`` order.
 
     ``root`` is ``databaserelease2/`` itself or the folder that contains it (default: :func:`default_dataset_root`).
@@ -192,7 +192,14 @@ def load_live(root=None) -> list[Pair]:
     1.8853``); blank lines and surrounding whitespace are ignored, anything else malformed raises
     :class:`DataError` with the line number. Reads the embedded sample too (its ``jpeg/qualities.txt`` gives
     ``Pair.quality``).
+
+    ``on_error="raise"`` (default) only checks that the files exist: an image that cannot be decoded raises
+    :class:`DataError` when it is first read (by :func:`make_splits`' datasets). ``"skip"`` decodes every file
+    now and leaves out the pairs whose reference or JPEG cannot be decoded, with ONE warning that lists them
+    (then pass the pairs to :func:`make_splits`).
     """
+    if on_error not in ("raise", "skip"):
+        raise DataError(f"on_error={on_error!r}: expected 'raise' or 'skip'.")
     root = find_live_root(default_dataset_root() if root is None else root)
     refdir, jpegdir = root / "refimgs", root / "jpeg"
     info = jpegdir / "info.txt"
@@ -237,7 +244,25 @@ def load_live(root=None) -> list[Pair]:
         pairs.append(Pair(ref, dist, bpp, qualities.get(dist_name)))
     if not pairs:
         raise DataError(f"{info}: lists no pairs. Restore info.txt from the LIVE release.")
-    return pairs
+    return _decodable_pairs(pairs, root) if on_error == "skip" else pairs
+
+
+def _decodable_pairs(pairs: list[Pair], root: Path) -> list[Pair]:
+    """The pairs whose reference and JPEG both decode; ONE warning lists the files that do not."""
+    bad: dict[Path, str] = {}
+    for f in sorted({p.reference for p in pairs} | {p.distorted for p in pairs}):
+        try:
+            read_image(f)
+        except DataError as e:
+            bad[f] = str(e)
+    kept = [p for p in pairs if p.reference not in bad and p.distorted not in bad]
+    listed = "\n  ".join(bad.values())
+    if not kept:
+        raise DataError(f"{root}: none of its {len(pairs)} pairs could be read:\n  {listed}")
+    if bad:
+        warnings.warn(f"load_live({str(root)!r}): skipped {len(pairs) - len(kept)} of {len(pairs)} pairs, "
+                      f"whose files could not be read:\n  {listed}", stacklevel=3)
+    return kept
 
 
 def _check_qualities(quality) -> tuple[int, ...]:

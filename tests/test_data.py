@@ -361,6 +361,20 @@ def test_load_folder_skips_files_pillow_cannot_decode(tmp_path, data_cache):
     assert sorted(p.name for p in pairs) == ["photo0", "photo1", "photo2", "photo3"]
 
 
+def test_load_live_skip_leaves_out_pairs_pillow_cannot_decode(live_fixture):
+    root = live_fixture / "databaserelease2"
+    (root / "refimgs" / "ref2.bmp").write_bytes(_blp_with_unsupported_encoding())  # a reference: both its pairs
+    (root / "jpeg" / "img3.bmp").write_bytes(_dds_with_unknown_pixel_format())  # one JPEG version of ref1
+    assert len(data.load_live(live_fixture)) == 10  # "raise" checks existence; the datasets raise when reading
+    with pytest.warns(UserWarning) as rec:
+        pairs = data.load_live(live_fixture, on_error="skip")
+    msg = str(rec[0].message)
+    assert len(rec) == 1 and "skipped 3 of 10 pairs" in msg and "ref2.bmp" in msg and "img3.bmp" in msg
+    assert len(pairs) == 7 and not {p.reference.name for p in pairs} & {"ref2.bmp"}
+    assert "img3.bmp" not in {p.distorted.name for p in pairs}
+    with pytest.raises(DataError, match="on_error="):
+        data.load_live(live_fixture, on_error="ignore")
+
 # ------------------------------------------------------------------------------------------- very long file names
 def test_a_very_long_file_name_does_not_break_the_cache(tmp_path, data_cache):
     """A source name near the file system's 255-byte limit: the cached JPEG's name keeps at most 64 bytes of it
