@@ -4,8 +4,10 @@
     epochs = check_int("epochs", epochs, minimum=1)
     target = check_choice("target", target, ["original", "jpeg"])
     latent_dims = check_int_list("latent_dims", latent_dims, minimum=1)   # "8,32,128" -> [8, 32, 128]
+    check_parameter_names()   # a name papermill was given that the parameters cell does not declare: stop
 """
 
+import ast
 import math
 import numbers
 from pathlib import Path
@@ -68,6 +70,80 @@ def _check_range(name, number, minimum, maximum):
         raise ParameterError(f"parameter {name}={number} is too small: it must be at least {minimum}")
     if maximum is not None and number > maximum:
         raise ParameterError(f"parameter {name}={number} is too large: it must be at most {maximum}")
+
+
+def check_parameter_names(history=None):
+    """Stop when papermill was given a parameter name the notebook's `parameters` cell does not declare.
+
+    papermill itself only warns ("Passed unknown parameter") and runs on the defaults, so a misspelt name
+    (`-p epoch 40` for `epochs`) would quietly train for the default number of epochs. Each notebook calls this in
+    the cell right after its `parameters` cell. At that moment the kernel's input history holds, in order: the
+    `parameters` cell (the declarations, `epochs: int = 25  # help`), papermill's injected cell (which starts with
+    the comment `# Parameters` and assigns the values it was given) and the current cell. Both are parsed with `ast`.
+
+    `history`: the sources of the cells run so far, oldest first (default: this IPython kernel's input history).
+    Does nothing outside IPython (plain python, pytest) and when papermill injected nothing. Names papermill adds
+    itself (`PAPERMILL_INPUT_PATH`, `PAPERMILL_OUTPUT_PATH` with `--inject-paths`) are allowed.
+    """
+    if history is None:
+        history = _input_history()
+    injected = [i for i, source in enumerate(history) if _injected_names(source) is not None]
+    if not injected or injected[-1] == 0:
+        return
+    at = injected[-1]
+    declared = _declared_names(history[at - 1])
+    if not declared:  # the cell before the injected one declares nothing: no parameters cell to compare with
+        return
+    unknown = [n for n in _injected_names(history[at]) if n not in declared and not n.startswith("PAPERMILL_")]
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(repr(n) for n in unknown)}: this notebook "
+            f"declares {', '.join(declared)}. papermill only warns about a name a notebook does not declare and "
+            f"runs on the defaults; check the spelling (`papermill --help-notebook NOTEBOOK` lists the parameters)."
+        )
+
+
+def _input_history():
+    """The sources of the cells this IPython kernel has run, oldest first; [] outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return []
+    shell = get_ipython()
+    return list(shell.history_manager.input_hist_raw) if shell is not None else []
+
+
+def _declared_names(source):
+    """Names a `parameters` cell declares (`name: type = value`, or a plain `name = value`), in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names = []
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            names.append(node.target.id)
+        elif isinstance(node, ast.Assign):
+            names += [t.id for t in node.targets if isinstance(t, ast.Name)]
+    if not any(isinstance(node, ast.AnnAssign) for node in tree.body):
+        return []  # the kit's parameters cells annotate every name: a cell without annotations is not one
+    return list(dict.fromkeys(names))
+
+
+def _injected_names(source):
+    """The names papermill's injected cell assigns, or None if `source` is not such a cell: its first line is
+    `# Parameters` and it holds nothing but `name = value` lines."""
+    lines = source.strip().splitlines()
+    if not lines or lines[0].strip() != "# Parameters":
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    if not all(isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+               for node in tree.body):
+        return None
+    return [node.targets[0].id for node in tree.body]
 
 
 def resolve_data_dir(data_dir):

@@ -44,6 +44,14 @@ def test_one_documented_parameters_cell(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_checks_cell_refuses_unknown_parameter_names(path):
+    """papermill only warns about a parameter name a notebook does not declare; the cell after the parameters cell
+    stops the run instead (helpers.params.check_parameter_names, tested in tests/test_params.py)."""
+    cells = read(path).cells
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    assert re.search(r"^check_parameter_names\(\)", cells[params + 1].source, flags=re.M), path.name
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_goals_first_and_lessons_last(path):
     nb = read(path)
     assert nb.cells[0].cell_type == "markdown" and "Goals" in nb.cells[0].source

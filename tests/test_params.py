@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import paths
-from helpers.params import (ParameterError, check_choice, check_float, check_int, check_int_list, resolve_data_dir,
-                            resolve_output_dir)
+from helpers.params import (ParameterError, check_choice, check_float, check_int, check_int_list,
+                            check_parameter_names, resolve_data_dir, resolve_output_dir)
 
 
 def test_parameter_error_is_a_value_error():
@@ -105,6 +105,74 @@ def test_check_int_list_names_the_bad_item_and_checks_each_range():
         check_int_list("latent_dims", [2.5])
 
 
+# --------------------------------------------------------------------------------------------- check_parameter_names
+# A kernel's input history under papermill: "" first (IPython's In[0]), the cells run before the parameters cell,
+# the parameters cell, papermill's injected cell (its exact format: "# Parameters", then one "name = value" a line),
+# then the checks cell that calls check_parameter_names().
+DECLARED = 'data_dir: str = ""  # a folder\nepochs: int = 25  # passes over the data\nlr: float = 0.001  # learning rate\n'
+CHECKS = "from helpers.params import check_parameter_names\ncheck_parameter_names()\n"
+
+
+def history(injected):
+    return ["", "import os", DECLARED, injected, CHECKS]
+
+
+def test_check_parameter_names_accepts_declared_names():
+    check_parameter_names(history("# Parameters\nepochs = 40\nlr = 0.01\n"))
+    check_parameter_names(history('# Parameters\ndata_dir = "/tmp/x"\n'))
+
+
+def test_check_parameter_names_names_the_unknown_name_and_the_declared_ones():
+    with pytest.raises(ParameterError) as error:
+        check_parameter_names(history("# Parameters\nepoch = 40\nlr = 0.01\n"))
+    message = str(error.value)
+    assert "unknown parameter 'epoch':" in message
+    assert "declares data_dir, epochs, lr" in message and "check the spelling" in message
+
+
+def test_check_parameter_names_lists_every_unknown_name():
+    with pytest.raises(ParameterError, match=r"unknown parameters 'epoch', 'learning_rate'"):
+        check_parameter_names(history("# Parameters\nepoch = 40\nlearning_rate = 0.1\nlr = 0.01\n"))
+
+
+def test_check_parameter_names_allows_the_paths_papermill_injects_itself():
+    check_parameter_names(history('# Parameters\nPAPERMILL_INPUT_PATH = "a.ipynb"\nPAPERMILL_OUTPUT_PATH = "b.ipynb"\n'))
+
+
+@pytest.mark.parametrize("runs", [
+    [],  # outside IPython: no history
+    ["", DECLARED, CHECKS],  # run interactively: nothing injected
+    ["", "# Parameters\nepoch = 40\n", DECLARED, CHECKS],  # no parameters cell before the injected one
+    ["", "x = 1", "# Parameters\nepoch = 40\n", CHECKS],  # the cell before holds no declarations
+    ["", DECLARED, "# Parameters: my own notes\nepoch = 40\n", CHECKS],  # a user's comment, not papermill's cell
+    ["", DECLARED, "# Parameters\nepoch: int = 40\n", CHECKS],  # annotated: a parameters cell, not an injected one
+])
+def test_check_parameter_names_does_nothing_without_an_injected_cell_after_the_parameters(runs):
+    check_parameter_names(runs)
+
+
+def test_check_parameter_names_reads_the_last_injected_cell():
+    """An output notebook run again in JupyterLab: the latest injected cell is the one that counts."""
+    runs = ["", DECLARED, "# Parameters\nepoch = 40\n", CHECKS, DECLARED, "# Parameters\nepochs = 40\n", CHECKS]
+    check_parameter_names(runs)
+    with pytest.raises(ParameterError, match="'epoch'"):
+        check_parameter_names(runs[:4])
+
+
+def test_check_parameter_names_reads_the_ipython_history(monkeypatch):
+    """Called without arguments it reads this IPython kernel's raw input history (and nothing outside IPython)."""
+    import IPython
+
+    class Shell:
+        class history_manager:
+            input_hist_raw = history("# Parameters\nepoch = 40\n")
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: None)
+    check_parameter_names()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    with pytest.raises(ParameterError, match="'epoch'"):
+        check_parameter_names()
+
 # -------------------------------------------------------------------------------------------------- resolve_data_dir
 @pytest.mark.parametrize("empty", ["", None])
 def test_resolve_data_dir_empty_means_the_default_dataset(empty):
@@ -157,3 +225,35 @@ def test_resolve_output_dir_relative_paths_start_at_the_repository_root(tmp_path
     assert resolve_output_dir("outputs/x", "01_explore") == tmp_path / "outputs" / "x"
     assert (tmp_path / "outputs" / "x").is_dir()
 
+
+
+@pytest.mark.slow
+def test_papermill_stops_a_real_notebook_on_an_unknown_parameter(tmp_path):
+    """papermill alone only warns "Passed unknown parameter" and runs on the defaults: notebook 02 (the fastest)
+    must stop in its checks cell, naming the name and the declared ones, before it writes anything. With a known
+    name the same cells pass (the notebook's cells up to its checks cell: running the rest is nbval's job)."""
+    import nbformat
+    import papermill
+
+    from helpers import kernel
+
+    notebook = paths.SOLUTIONS_DIR / "02_preprocess.ipynb"
+    run = dict(kernel_name=kernel.kernel_name(), config=kernel.kernel_config(), cwd=str(notebook.parent),
+               progress_bar=False, log_output=False)
+    out = tmp_path / "out"
+    with pytest.raises(papermill.PapermillExecutionError) as error:
+        papermill.execute_notebook(str(notebook), str(tmp_path / "typo.ipynb"),
+                                   parameters={"image_sise": 64, "output_dir": str(out)}, **run)
+    assert error.value.ename == "ParameterError"
+    assert "unknown parameter 'image_sise'" in error.value.evalue
+    assert "declares data_dir, output_dir, image_size, val_fraction, seed, leak_size" in error.value.evalue
+    assert not out.exists()  # stopped before resolve_output_dir made it
+
+    nb = nbformat.read(notebook, as_version=4)
+    checks = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
+    assert "check_parameter_names()" in nb.cells[checks].source
+    nb.cells = nb.cells[:checks + 1]
+    nbformat.write(nb, tmp_path / "02_head.ipynb")
+    papermill.execute_notebook(str(tmp_path / "02_head.ipynb"), str(tmp_path / "known.ipynb"),
+                               parameters={"image_size": 64, "output_dir": str(out)}, **run)
+    assert out.is_dir()
