@@ -10,6 +10,7 @@
 import ast
 import math
 import numbers
+import sys
 from pathlib import Path
 
 from helpers import paths
@@ -105,11 +106,8 @@ def check_parameter_names(history=None):
 
 def _input_history():
     """The sources of the cells this IPython kernel has run, oldest first; [] outside IPython."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return []
-    shell = get_ipython()
+    ipython = sys.modules.get("IPython")  # a kernel has loaded it; plain python has not (and need not have it)
+    shell = ipython.get_ipython() if ipython is not None else None
     return list(shell.history_manager.input_hist_raw) if shell is not None else []
 
 
