@@ -27,7 +27,8 @@ def atomic_output(path):
     it was. The parent folder is created if needed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:100]}.", suffix=f".tmp{path.suffix}")
+    short_name = path.name.encode()[:100].decode(errors="ignore")  # a file name may hold at most 255 bytes
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{short_name}.", suffix=f".tmp{path.suffix}")
     os.close(fd)
     tmp = Path(tmp)
     os.chmod(tmp, _mode_for(path))  # mkstemp makes the file private (0600); keep the usual permissions
