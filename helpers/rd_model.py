@@ -224,8 +224,8 @@ def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
-    except OSError as e:
-        raise OSError(f"{path}: cannot read the checkpoint ({e})") from None
+    except (PermissionError, IsADirectoryError) as e:
+        raise OSError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
     except EOFError:
         raise ValueError(f"{path} is empty or truncated, not a {FORMAT} checkpoint; {todo}") from None
     except Exception as e:      # UnpicklingError (also for a file that would run code), RuntimeError, OSError...

@@ -258,6 +258,8 @@ def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> di
         state = torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
+    except (PermissionError, IsADirectoryError):
+        raise                            # the system's message names the file and the problem
     except EOFError:                     # an empty file
         raise CheckpointError(f"{path} is empty, not a {CHECKPOINT_FORMAT} checkpoint; {todo}") from None
     except Exception as e:               # UnpicklingError (also for code), RuntimeError (a damaged zip), OSError...
