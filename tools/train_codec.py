@@ -37,9 +37,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.codec import CHECKPOINT_DIR, Codec  # noqa: E402
+from helpers.files import atomic_write  # noqa: E402
 from helpers.metrics import psnr  # noqa: E402
 from helpers.rd_model import FactorizedPriorModel, endless_batches, save_checkpoint, train_steps  # noqa: E402
-from helpers.files import atomic_write  # noqa: E402
 
 LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)     # high to low rate, a factor 2 apart: about 0.35 .. 0.07 bpp
 
