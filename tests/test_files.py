@@ -62,7 +62,6 @@ from pathlib import Path  # noqa: E402
 from helpers.files import OutputError, check_not_input, check_output_folder, is_same_or_inside  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-IN_MEMORY_OR_TEMPORARY = {"tmp", "buf", "buffer"}   # atomic_output's temporary path; io.BytesIO buffers
 ALLOWED = {   # (module, what it writes to): why a plain write is right there
     ("helpers/sample.py", "*"): "writes into a private temporary folder that then replaces data/sample whole "
                                 "(os.replace of the folder), so the sample is built atomically as one",
@@ -73,9 +72,26 @@ ALLOWED = {   # (module, what it writes to): why a plain write is right there
 }
 
 
+def _safe_names(tree):
+    """Names a write may target: those bound by ``with atomic_output(...) as NAME`` (a temporary path that only
+    replaces the target when complete) and those assigned an in-memory buffer (``io.BytesIO()``/``StringIO()``)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.With):
+            for item in node.items:
+                call = item.context_expr
+                if isinstance(call, ast.Call) and ast.unparse(call.func).endswith("atomic_output") and \
+                        isinstance(item.optional_vars, ast.Name):
+                    names.add(item.optional_vars.id)
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and \
+                ast.unparse(node.value.func) in ("io.BytesIO", "io.StringIO", "BytesIO", "StringIO"):
+            names.update(t.id for t in node.targets if isinstance(t, ast.Name))
+    return names
+
+
 def _writes(tree):
     """(line, call, target) of every call in ``tree`` that writes a file at a path: write_text/write_bytes,
-    open(..., "w"/"a"/"x"/"+"), savefig/.save(path, ...), torch.save(obj, path), np.save(path, ...)."""
+    open(..., "w"/"a"/"x"/"+"), savefig/.save(path, ...), torch.save(obj, path), json.dump(obj, f)..."""
     for node in ast.walk(tree):
         if not isinstance(node, ast.Call):
             continue
@@ -104,17 +120,22 @@ def test_no_module_writes_a_final_path_directly():
         name = path.relative_to(ROOT).as_posix()
         if name == "helpers/files.py":
             continue
-        for line, call, target in _writes(ast.parse(path.read_text())):
-            if target not in IN_MEMORY_OR_TEMPORARY and (name, target) not in ALLOWED and (name, "*") not in ALLOWED:
-                found.append(f"{name}:{line}: {call}({target}) -- write it with helpers.files.atomic_write/"
-                             f"atomic_output")
+        tree = ast.parse(path.read_text())
+        safe = _safe_names(tree)
+        for line, call, target in _writes(tree):
+            if target not in safe and (name, target) not in ALLOWED and (name, "*") not in ALLOWED:
+                found.append(f"{name}:{line}: {call}(...) writes {target} in place: use helpers.files")
     assert not found, "\n".join(found)
 
 
 def test_the_scan_finds_direct_writes():
     code = ('p.write_text("x")\nopen(p, "w")\nopen(q, mode="a")\nfig.savefig(out / "a.png")\ntorch.save(obj, path)\n'
-            'open(r)\nwith atomic_output(p) as tmp:\n    fig.savefig(tmp)\n')
-    assert [t for _, _, t in _writes(ast.parse(code))] == ["p", "p", "q", "out / 'a.png'", "path", "tmp"]
+            'open(r)\nwith atomic_output(p) as tmp:\n    fig.savefig(tmp)\nbuf = io.BytesIO()\nim.save(buf, "PNG")\n'
+            'tmp2 = p.with_suffix(".tmp")\ntmp2.write_text("x")\n')
+    tree = ast.parse(code)
+    assert sorted(t for _, _, t in _writes(tree)) == sorted(["p", "p", "q", "out / 'a.png'", "path", "tmp", "buf",
+                                                            "tmp2"])
+    assert _safe_names(tree) == {"tmp", "buf"}          # a temporary file of one's own is not atomic_output's
 
 
 # -- output paths -------------------------------------------------------------------------------------------------
