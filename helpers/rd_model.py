@@ -229,8 +229,9 @@ def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
     except EOFError:
         raise ValueError(f"{path} is empty or truncated, not a {FORMAT} checkpoint; {todo}") from None
     except Exception as e:      # UnpicklingError (also for a file that would run code), RuntimeError, OSError...
-        why = "it holds objects other than tensors and plain containers, which the kit never loads (loading them " \
-              "could run code from the file)" if "weights_only" in str(e) else f"torch cannot read it: {type(e).__name__}"
+        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading them "
+               "could run code from the file)") if "weights_only" in str(e) else \
+            f"torch cannot read it: {type(e).__name__}"
         raise ValueError(f"{path} is not a {FORMAT} checkpoint ({why}); {todo}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise ValueError(f"{path} is not a {FORMAT} checkpoint (it lacks the format mark); {todo}")

@@ -501,8 +501,8 @@ def _checkpoint_dict(model, opt, sched, generator, history, epoch, best_value, f
 def _check_resumable(state: dict, model: nn.Module, fit_args: dict, path: Path) -> None:
     config = _model_config(model)
     if config is not None and state.get("model_config") is not None and config != state["model_config"]:
-        raise CheckpointError(f"{path} holds a different model ({state['model_config']}) than the one given ({config}); "
-                         f"use another checkpoint path or overwrite=True")
+        raise CheckpointError(f"{path} holds a different model ({state['model_config']}) than the one given "
+                              f"({config}); use another checkpoint path or overwrite=True")
     old = state.get("fit_args", {})
     diff = {k: (old.get(k), fit_args[k]) for k in _RESUME_KEYS if old.get(k) != fit_args[k]}
     if old.get("scheduler") in _SPANNING and old.get("epochs") != fit_args["epochs"]:
@@ -510,7 +510,7 @@ def _check_resumable(state: dict, model: nn.Module, fit_args: dict, path: Path) 
     if diff:
         pretty = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in diff.items())
         raise CheckpointError(f"cannot resume {path} with different settings ({pretty}); "
-                         f"use the same settings, another path, or overwrite=True")
+                              f"use the same settings, another path, or overwrite=True")
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,

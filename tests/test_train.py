@@ -15,7 +15,8 @@ from torch.utils.data import Subset, TensorDataset
 
 from helpers import metrics
 from helpers.models import ConvAE
-from helpers.train import CheckpointError, History, TrainingError, evaluate, fit, load_checkpoint, resolve_device, target_inverse
+from helpers.train import (CheckpointError, History, TrainingError, evaluate, fit, load_checkpoint, resolve_device,
+                           target_inverse)
 
 torch.set_num_threads(1)  # small models: one thread is fastest, and steady on shared cores
 
