@@ -53,6 +53,7 @@ inconsistent shapes, a payload that does not decode to exactly C*h*w symbols) ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import struct
@@ -278,18 +279,15 @@ def check_decode_size(height: int, width: int, channels: int, max_pixels: int | 
                          f"{available / 2**30:.1f} GiB are available: decode it on a machine with more memory")
 
 
-class _threads:
+@contextlib.contextmanager
+def _threads(n: int):
     """``with _threads(n):`` torch uses ``n`` CPU threads inside the block; the caller's count is restored."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    def __enter__(self):
-        self.before = torch.get_num_threads()
-        torch.set_num_threads(self.n)
-
-    def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------------------------------
