@@ -4,7 +4,8 @@ Modules, by concern (lower ones import nothing above them):
 
 The data and the measures (notebooks 01 on)
     paths     where the repository, data and outputs live
-    files     the one atomic file write: a failed or killed write leaves the previous file intact
+    files     the one atomic file write (a failed or killed write leaves the previous file intact), and the
+              checks that keep every command's output off its own input
     images    one image file to RGB uint8 pixels, whatever the file holds (with clear errors)
     sample    the embedded LIVE-shaped sample, built offline from installed packages' photographs
     data      LIVE, any image folder, the embedded sample; splits; transforms

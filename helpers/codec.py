@@ -13,9 +13,22 @@ Python::
 Command line::
 
     python -m helpers.codec compress photo.png photo.nck [--checkpoint PATH] [--force]
-    python -m helpers.codec decompress photo.nck photo_decoded.png [--checkpoint PATH] [--force]
+    python -m helpers.codec decompress photo.nck photo_decoded.png [--checkpoint PATH] [--force] [--max-pixels N]
 
-``decompress`` finds the shipped checkpoint that wrote the stream from the model identity in its header.
+``decompress`` finds the shipped checkpoint that wrote the stream from the model identity in its header. An output
+is written atomically (``helpers.files``), never onto the command's own input (the image, the stream, a
+checkpoint), even with ``--force``.
+
+Bounded decoding: the header gives the image's size, so before anything is decoded a stream is refused when it
+decodes to more pixels than ``max_pixels`` (default Pillow's ``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million;
+raise it with ``--max-pixels`` / ``max_pixels=``) or when the synthesis transform would need more memory than the
+machine has available (estimated from the size and the model's channels). An allocation that fails all the same
+is a :class:`CodecError` too, never a raw allocator traceback.
+
+Deterministic decoding: the synthesis transform runs on one CPU thread (torch's convolutions sum in an order that
+depends on the thread count, which changed decoded pixels between 1 and 2 threads), and the caller's thread count
+is restored afterwards. The same stream therefore decodes to the same pixels, hence the same PNG bytes, whatever
+``torch.set_num_threads`` says.
 
 Stream format, version 1 (all integers little-endian)::
 
@@ -40,6 +53,7 @@ inconsistent shapes, a payload that does not decode to exactly C*h*w symbols) ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import struct
@@ -52,11 +66,12 @@ import numpy as np
 import torch
 
 from .entropy import CdfTables, CodecError, decode_symbols, encode_symbols
+from .files import atomic_output, atomic_write, check_not_input
 from .paths import REPO_ROOT
 from .rd_model import FactorizedPriorModel, load_checkpoint, pad_to_stride
 
 __all__ = ["Codec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints", "DEFAULT_CHECKPOINT",
-           "CHECKPOINT_DIR", "main"]
+           "CHECKPOINT_DIR", "main", "check_decode_size", "decode_memory_bytes"]
 
 MAGIC = b"NCKc"
 VERSION = 1
@@ -64,6 +79,11 @@ _HEADER = struct.Struct("<4sBB8sIIHHHI")        # everything up to the CRC
 HEADER_SIZE = _HEADER.size + 4                  # 36 bytes
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "rd_lambda0.004.pt"      # the middle of the shipped lambdas, about 0.2 bpp
+# Peak memory of the synthesis transform, in bytes per (padded) pixel and hidden channel. Measured: compressing and
+# decoding a 2048x2048 image with 48 channels raised the peak resident memory by about 4.3 bytes per pixel and
+# channel over a 256x256 one; 6 leaves a margin.
+DECODE_BYTES_PER_PIXEL_CHANNEL = 6
+DECODE_THREADS = 1              # the synthesis runs on this many CPU threads: the same pixels on every machine setting
 
 
 @dataclass(frozen=True)
@@ -211,9 +231,63 @@ class Codec:
         a = to_uint8_rgb(image)
         return self.encode_latent(self.analyse(a), a.shape[0], a.shape[1])
 
-    def decompress(self, data: bytes) -> np.ndarray:
+    def decompress(self, data: bytes, max_pixels: int | None = None) -> np.ndarray:
+        """The byte stream -> uint8 image (H, W, 3). Raises :class:`CodecError` on a bad stream, and before
+        decoding anything when the image would have more than ``max_pixels`` pixels (default
+        ``PIL.Image.MAX_IMAGE_PIXELS``) or would need more memory than the machine has available."""
+        header, _ = unpack(data)
+        check_decode_size(header.height, header.width, self.model.config["channels"], max_pixels)
         symbols, header = self.decode_latent(data)
-        return self.synthesize(symbols, header.height, header.width)
+        try:
+            with _threads(DECODE_THREADS):
+                return self.synthesize(symbols, header.height, header.width)
+        except (RuntimeError, MemoryError) as e:      # the allocator failed after all (the estimate is an estimate)
+            if isinstance(e, RuntimeError) and "alloc" not in str(e).lower() and "memory" not in str(e).lower():
+                raise
+            raise CodecError(f"not enough memory to decode a {header.width}x{header.height} image "
+                             f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); decode it on a machine with "
+                             f"more memory") from None
+
+
+def default_max_pixels() -> int | None:
+    """Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million); None: no limit."""
+    from PIL import Image
+    return Image.MAX_IMAGE_PIXELS
+
+
+def decode_memory_bytes(height: int, width: int, channels: int, stride: int = 16) -> int:
+    """An estimate of the synthesis transform's peak memory for a ``height`` x ``width`` image (padded to
+    ``stride``) with ``channels`` hidden channels, in bytes."""
+    padded = _latent_size(height, stride) * stride * _latent_size(width, stride) * stride
+    return DECODE_BYTES_PER_PIXEL_CHANNEL * channels * padded
+
+
+def check_decode_size(height: int, width: int, channels: int, max_pixels: int | None = None) -> None:
+    """Raise :class:`CodecError` when a ``height`` x ``width`` image has more than ``max_pixels`` pixels (default
+    :func:`default_max_pixels`) or when decoding it would need more memory than is available now."""
+    import psutil
+
+    limit = default_max_pixels() if max_pixels is None else int(max_pixels)
+    pixels = int(height) * int(width)
+    if limit is not None and pixels > limit:
+        raise CodecError(f"the stream decodes to a {width}x{height} image ({pixels:,} pixels), above the limit of "
+                         f"{limit:,} pixels (a guard against decompression bombs); if you trust the stream, raise "
+                         f"the limit with --max-pixels {pixels} (max_pixels={pixels} in Python)")
+    need, available = decode_memory_bytes(height, width, channels), psutil.virtual_memory().available
+    if need > available:
+        raise CodecError(f"decoding the {width}x{height} image would need about {need / 2**30:.1f} GiB of memory; "
+                         f"{available / 2**30:.1f} GiB are available: decode it on a machine with more memory")
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    """``with _threads(n):`` torch uses ``n`` CPU threads inside the block; the caller's count is restored."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -275,7 +349,8 @@ def read_image(path) -> np.ndarray:
         return to_uint8_rgb(im)
 
 
-def _check_output(path: Path, force: bool) -> None:
+def _check_output(path: Path, force: bool, inputs) -> None:
+    check_not_input(path, inputs)               # even with --force: the input would be lost
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to overwrite it")
     if path.parent and not path.parent.exists():
@@ -296,22 +371,29 @@ def main(argv=None) -> int:
                        help="checkpoint path or a file name in checkpoints/ (compress: default "
                             f"{DEFAULT_CHECKPOINT.name}; decompress: the one that wrote the stream)")
         p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    d.add_argument("--max-pixels", type=int, default=None, metavar="N",
+                   help="refuse a stream that decodes to more pixels (default Pillow's MAX_IMAGE_PIXELS, "
+                        "about 89 million)")
     args = parser.parse_args(argv)
     try:
-        _check_output(args.out, args.force)
+        source = args.image if args.command == "compress" else args.stream
+        checkpoints = [_resolve_checkpoint(args.checkpoint)] if args.checkpoint or args.command == "compress" \
+            else shipped_checkpoints()              # decompress looks for the one that wrote the stream
+        _check_output(args.out, args.force, [source, *checkpoints])
         if args.command == "compress":
             image = read_image(args.image)
             codec = Codec.load(args.checkpoint)
             data = codec.compress(image)
-            args.out.write_bytes(data)
+            atomic_write(args.out, data)
             h, w = image.shape[:2]
             print(f"{args.out}: {len(data)} bytes, {8 * len(data) / (h * w):.4f} bpp, {w}x{h}, {codec.name}")
         else:
             data = args.stream.read_bytes()
             codec = Codec.load(args.checkpoint) if args.checkpoint else codec_for_stream(data)
-            image = codec.decompress(data)
+            image = codec.decompress(data, max_pixels=args.max_pixels)
             from PIL import Image
-            Image.fromarray(image).save(args.out)
+            with atomic_output(args.out) as tmp:    # the temporary name keeps the suffix: the format follows it
+                Image.fromarray(image).save(tmp)
             print(f"{args.out}: {image.shape[1]}x{image.shape[0]} from {len(data)} bytes, {codec.name}")
     except (ValueError, OSError) as e:      # CodecError is a ValueError; PIL raises OSError on bad files
         print(f"error: {e}", file=sys.stderr)

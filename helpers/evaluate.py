@@ -19,13 +19,16 @@ Writes into ``--out``:
   on the mean curves over the PSNR range where both have points (``helpers.bdrate``), per-image BD-rates, the
   PSNR at 0.25 bpp and the lowest bit rate each codec reaches.
 
-``--out`` is refused when it already holds results, unless ``--force``.
+``--out`` is refused when it already holds results, unless ``--force``; at once when it is an existing file, or
+``--images`` itself or a folder inside it (the next run would score its own plots), even with ``--force``. Each
+file is written atomically (``helpers.files``): a failed or interrupted write leaves the previous file as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -35,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from . import bdrate
+from .files import OutputError, atomic_output, atomic_write, check_not_input, check_output_folder
 
 JPEG_QUALITIES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
@@ -220,7 +224,8 @@ def plot(summary: dict, path) -> None:
     n = len(summary["images"])
     plot_rd(curves, "psnr", ax=axes[0], title=f"PSNR, mean of {n} image(s)")
     plot_rd(curves, "ssim", ax=axes[1], title=f"SSIM, mean of {n} image(s)")
-    fig.savefig(path, dpi=120)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -228,15 +233,16 @@ def plot(summary: dict, path) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 def write_results(rows, out: Path) -> dict:
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "rd.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    """rd.csv, summary.json, summary.txt and rd.png in ``out``, each written atomically."""
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=COLUMNS)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
     summary = summarize(rows)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "summary.txt").write_text(summary_text(summary))
+    atomic_write(out / "rd.csv", table.getvalue())
+    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+    atomic_write(out / "summary.txt", summary_text(summary))
     plot(summary, out / "rd.png")
     return summary
 
@@ -253,6 +259,12 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="overwrite results already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
+    try:                                        # before any work: a file in the way, or --out among the inputs
+        check_output_folder(args.out)
+        check_not_input(args.out, [args.images, *(args.checkpoint or [])], "--out")
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     existing = [name for name in RESULT_FILES if (args.out / name).exists()]
     if existing and not args.force:
         print(f"error: {args.out} already holds results ({', '.join(existing)}); pass --force to overwrite",

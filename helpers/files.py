@@ -8,6 +8,12 @@ is complete. A reader therefore sees the old file or the whole new one, never a 
     atomic_write(path, "text")            # str (UTF-8) or bytes
     with atomic_output(path) as tmp:      # for libraries that write to a path themselves
         fig.savefig(tmp)                  # (matplotlib, torch.save, Pillow, ...)
+
+Beside it, the checks every command makes on its output path before any work, so that no command writes onto
+its own input (even with ``--force``) and an ``--out`` folder that is a file is refused at once:
+
+    check_not_input(out, [image, checkpoint])     # OutputError when out is an input (also through a link)
+    check_output_folder(out)                      # OutputError when --out names an existing file
 """
 
 import contextlib
@@ -15,7 +21,8 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["atomic_write", "atomic_output"]
+__all__ = ["atomic_write", "atomic_output", "OutputError", "is_same_or_inside", "check_not_input",
+           "check_output_folder"]
 
 
 @contextlib.contextmanager
@@ -57,3 +64,44 @@ def atomic_write(path, data) -> None:
         data = data.encode("utf-8")
     with atomic_output(path) as tmp:
         tmp.write_bytes(data)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Output paths: never onto an input, never a file where a folder is expected
+# ----------------------------------------------------------------------------------------------------
+
+class OutputError(ValueError):
+    """An output path that would overwrite an input, or a file where a folder is expected."""
+
+
+def is_same_or_inside(path, other) -> bool:
+    """True when ``path`` is the file or folder ``other`` or lies inside the folder ``other``.
+
+    Compared after resolving symbolic links and ``..``; two names of one file (a hard link) count as the same."""
+    path, other = Path(path), Path(other)
+    try:
+        if os.path.samefile(path, other):
+            return True
+    except OSError:                         # one of them does not exist (yet)
+        pass
+    path, other = path.resolve(), other.resolve()
+    return path == other or other in path.parents
+
+
+def check_not_input(out, inputs, option: str = "the output") -> None:
+    """Raise :class:`OutputError` when ``out`` is one of ``inputs`` or lies inside one of them (a folder of
+    inputs). ``option`` names the output in the message (``"--out"``)."""
+    for given in inputs:
+        if given is not None and is_same_or_inside(out, given):
+            where = "is" if is_same_or_inside(given, out) else "lies inside"
+            raise OutputError(f"{option} {out} {where} the input {given}: a command never writes onto its own "
+                              f"input, even with --force; choose another path")
+
+
+def check_output_folder(out, option: str = "--out") -> None:
+    """Raise :class:`OutputError` when ``out`` exists and is not a folder (the command would fail only after its
+    work, or replace the file)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{option} {out} is an existing file, not a folder; give a folder (it is created if "
+                          f"needed)")

@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .entropy import CdfTables, FactorizedDensity
+from .files import atomic_output
 
 STRIDE = 16                 # the latent is this many times smaller than the image on each side
 FORMAT = "helpers.rd_model/1"
@@ -205,21 +206,35 @@ def save_checkpoint(model: FactorizedPriorModel, path, lmbda: float, meta: dict 
     reloaded = FactorizedPriorModel(**model.config)
     reloaded.load_state_dict({k: v.float() for k, v in state.items()})
     tables = reloaded.tabulate()
-    torch.save({"format": FORMAT, "config": dict(model.config), "lambda": float(lmbda), "state_dict": state,
-                "tables": tables.to_dict(), "meta": json.loads(json.dumps(meta or {}))}, Path(path))
+    checkpoint = {"format": FORMAT, "config": dict(model.config), "lambda": float(lmbda), "state_dict": state,
+                  "tables": tables.to_dict(), "meta": json.loads(json.dumps(meta or {}))}
+    with atomic_output(path) as tmp:        # a failed write leaves the previous checkpoint as it was
+        torch.save(checkpoint, tmp)
     return tables
 
 
 def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
-    """-> (model in eval mode on CPU, its CDF tables, the checkpoint's other fields)."""
+    """-> (model in eval mode on CPU, its CDF tables, the checkpoint's other fields).
+
+    Loaded safely (``torch.load(weights_only=True)``: tensors and plain containers only). A missing or unreadable
+    file is an ``OSError``; an empty, truncated, foreign or code-carrying one a ``ValueError``; both name the file
+    and what to do (torch's own advice to load unsafely is never repeated)."""
+    todo = "use a shipped checkpoint (checkpoints/) or train one with tools/train_codec.py"
     try:
         ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except (OSError, EOFError) as e:
-        raise OSError(f"{path}: cannot read the checkpoint ({e})") from None
-    except Exception as e:      # torch raises UnpicklingError / RuntimeError on a file that is not a checkpoint
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint ({type(e).__name__})") from None
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
+    except (PermissionError, IsADirectoryError) as e:
+        raise OSError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
+    except EOFError:
+        raise ValueError(f"{path} is empty or truncated, not a {FORMAT} checkpoint; {todo}") from None
+    except Exception as e:      # UnpicklingError (also for a file that would run code), RuntimeError, OSError...
+        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading them "
+               "could run code from the file)") if "weights_only" in str(e) else \
+            f"torch cannot read it: {type(e).__name__}"
+        raise ValueError(f"{path} is not a {FORMAT} checkpoint ({why}); {todo}") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint")
+        raise ValueError(f"{path} is not a {FORMAT} checkpoint (it lacks the format mark); {todo}")
     try:
         model = FactorizedPriorModel(**ckpt["config"])
         model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})

@@ -7,8 +7,9 @@ and its key figures as PNG files (see :func:`save_metrics` and :func:`save_figur
 
 import html
 import json
-import os
 from pathlib import Path
+
+from .files import atomic_output, atomic_write
 
 METRICS_FILE = "metrics.json"
 
@@ -17,26 +18,24 @@ def save_metrics(output_dir, metrics):
     """Write `metrics` (a flat dict) to output_dir/metrics.json atomically and say where (returns None, so a
     notebook cell ending with it shows only that line).
 
-    An existing metrics.json is kept as metrics.previous.json (and the notebook says so), never lost silently."""
+    An existing metrics.json is kept as metrics.previous.json (and the notebook says so), never lost silently.
+    The new text is made before anything is touched, and each file is written atomically (``helpers.files``): a
+    failed write leaves the previous metrics.json as it was."""
+    text = json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n"
     output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
     path = output_dir / METRICS_FILE
     if path.exists():
-        os.replace(path, output_dir / "metrics.previous.json")
+        atomic_write(output_dir / "metrics.previous.json", path.read_bytes())
         print(f"note: the previous {path} was kept as metrics.previous.json")
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, text)
     print(f"key metrics saved to {path}")
 
 
 def save_figure(fig, output_dir, name):
     """Save a matplotlib figure as output_dir/<name>.png (150 dpi) for the report. Returns None, so that a
     notebook cell ending with it shows the figure and nothing else."""
-    output_dir = Path(output_dir)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    path = output_dir / f"{name}.png"
-    fig.savefig(path, dpi=150, bbox_inches="tight")
+    with atomic_output(Path(output_dir) / f"{name}.png") as tmp:
+        fig.savefig(tmp, dpi=150, bbox_inches="tight")
 
 
 def _format(value):
@@ -87,8 +86,8 @@ def write_report(run_dir, timings):
                  f"<table border='1' cellpadding='3'><tr><th>metric</th><th>value</th></tr>{rows}</table>"]
         page += [f"<figure><img src='{html.escape(f.as_posix())}' style='max-width:100%'>"
                  f"<figcaption>{html.escape(f.stem)}</figcaption></figure>" for f in figures]
-    (run_dir / "report.md").write_text("\n".join(md) + "\n")
-    (run_dir / "report.html").write_text("<!doctype html><meta charset='utf-8'><title>Report</title>"
+    atomic_write(run_dir / "report.md", "\n".join(md) + "\n")
+    atomic_write(run_dir / "report.html", "<!doctype html><meta charset='utf-8'><title>Report</title>"
                                          "<body style='font-family:sans-serif;max-width:1100px;margin:auto'>"
                                          + "\n".join(page) + "</body>\n")
     return run_dir / "report.html"

@@ -4,11 +4,14 @@
     python -m helpers.run --only 01 04             # some notebooks (by number or name)
     python -m helpers.run -f params/full_size.yaml # the course's full-size settings (for a GPU)
     python -m helpers.run --summary-only           # build or find the dataset and print its summary
+    python -m helpers.run --out /scratch/runs      # the run's folder under another folder than runs/
 
 Each notebook runs with papermill in its own kernel into ``runs/<timestamp>/``: the executed notebook
 ``<name>.ipynb`` and a folder ``<name>/`` (its ``output_dir``) with its figures and ``metrics.json``. A run never
 writes into an earlier run's folder. At the end ``report.md`` and ``report.html`` gather the figures and metrics,
-and ``timings.json`` holds the seconds each notebook took.
+and ``timings.json`` holds the seconds each notebook took (each written atomically, ``helpers.files``).
+``--out`` (default ``runs/``) must be a folder outside ``solutions/``: an existing file, or the notebooks' own
+folder, is refused at once.
 
 A parameter file is a YAML mapping. Top-level names apply to every notebook that declares them (others are
 skipped, so one file serves the whole series); a mapping under a notebook's name applies to that notebook only::
@@ -28,6 +31,7 @@ from pathlib import Path
 import yaml
 
 from helpers import data, paths, report
+from helpers.files import OutputError, atomic_write, check_not_input, check_output_folder
 from helpers.kernel import kernel_config, kernel_name
 
 
@@ -113,7 +117,7 @@ def run_series(notebooks, file_values, run_dir):
             )
         finally:
             timings[notebook.stem] = round(time.perf_counter() - start, 1)
-            (run_dir / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
+            atomic_write(run_dir / "timings.json", json.dumps(timings, indent=2) + "\n")
         print(f"   done in {timings[notebook.stem]:.0f} s")
     return timings
 
@@ -123,8 +127,15 @@ def main(argv=None):
     parser.add_argument("--only", nargs="+", default=(), metavar="NOTEBOOK", help="notebooks by number or name")
     parser.add_argument("-f", "--parameters", metavar="YAML", help="parameter file (see this module's docstring)")
     parser.add_argument("--summary-only", action="store_true", help="only print the dataset's summary")
+    parser.add_argument("--out", metavar="DIR", help="folder for the run's timestamped folder (default runs/)")
     args = parser.parse_args(argv)
     try:
+        if args.out is not None:                # before any work: a file in the way, or the notebooks' folder
+            try:
+                check_output_folder(args.out)
+                check_not_input(args.out, [paths.SOLUTIONS_DIR, args.parameters], "--out")
+            except OutputError as error:
+                raise RunError(str(error)) from None
         root = data.default_dataset_root()
         print(data.format_summary(data.dataset_summary(root)))
         if args.summary_only:
@@ -141,7 +152,7 @@ def main(argv=None):
             return 0
         for notebook in notebooks:  # check every parameter before anything runs
             parameters_for(notebook, file_values, Path("."))
-        run_dir = new_run_dir()
+        run_dir = new_run_dir(args.out)
         print(f"\nrunning {len(notebooks)} notebook(s) into {run_dir}")
         timings = run_series(notebooks, file_values, run_dir)
     except (RunError, data.DataError) as error:

@@ -15,11 +15,17 @@ runs/sweeps/<notebook name>):
     DIR/<run id>/metrics.json        the notebook's key metrics (helpers.report.save_metrics into its output_dir)
     DIR/<run id>/runner.log          what the run printed outside the notebook (warnings, papermill)
     DIR/<run id>/result.json         written last, atomically: a run folder with it is a finished run
+    DIR/<run id>/.sweep-files        the files the sweep wrote, or saw its run write, in that folder
 
 A run id names the parameters the sweep sets, e.g. `epochs=5__latent_dim=16`. A failing run does not stop the
 others. Running the same command again skips the finished runs (--retry-failed runs the failed ones again) and
 redoes runs that were cut off; results.csv is rebuilt from the result.json files after each run and replaced
-atomically, so a sweep killed at any moment (even kill -9) loses no finished run.
+atomically (every file the sweep writes goes through helpers.files.atomic_write), so a sweep killed at any moment
+(even kill -9) loses no finished run. Redoing a run removes only the files its folder's .sweep-files names; any
+other file there (yours) is kept and named.
+
+--out must be a folder: an existing file is refused at once, and so is a folder that holds the notebook or the
+parameter file (a run's files would land beside, or onto, the sweep's own input).
 
 Values: `--grid NAME=V1,V2` splits on the commas outside brackets and quotes, so a list parameter is swept with
 `--grid latent_dims=[8],[8,32]` and a text that holds commas is quoted: `--grid qualities="'10,50','90'"`.
@@ -57,12 +63,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from helpers import paths, report     # light modules only: every run's process imports this one
+from helpers.files import OutputError, atomic_output, atomic_write, check_output_folder, is_same_or_inside
 
 OUTPUT_PARAM = "output_dir"     # the notebook parameter each run's folder is given to
 RESULT_FILE = "result.json"
 RESULTS_CSV = "results.csv"
 LOG_FILE = "runner.log"
 LOCK_FILE = ".sweep.lock"
+RECORD_FILE = ".sweep-files"    # in a run folder: what the sweep wrote there (only that is removed on a redo)
 MAX_ID_LEN = 120
 ERROR_MARK = "sweep-run-error: "    # how a run tells the sweep its error's last line (in runner.log)
 
@@ -257,6 +265,8 @@ def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     from helpers.run import RunError, read_parameter_file   # here: helpers.run imports torch
 
     notebook = Path(notebook).resolve()
+    out = (Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem).resolve()
+    check_out(out, [notebook, params_file])
     declared = notebook_parameters(notebook)
     fixed, grid = {}, {}
     if params_file:
@@ -300,8 +310,20 @@ def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
         runs.append(Run(make_run_id(params), params))
     if len({run.run_id for run in runs}) < len(runs):
         raise SweepError("two runs of this grid would share a folder name; rename or quote the values")
-    out = Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem
-    return Sweep(notebook, declared, grid, runs, out.resolve(), kernel_name())
+    return Sweep(notebook, declared, grid, runs, out, kernel_name())
+
+
+def check_out(out, inputs):
+    """SweepError when --out is an existing file, or a folder that holds one of ``inputs`` (the notebook, the
+    parameter file): a sweep never writes beside or onto its own input."""
+    try:
+        check_output_folder(out)
+    except OutputError as error:
+        raise SweepError(str(error)) from None
+    for given in inputs:
+        if given is not None and is_same_or_inside(given, out):
+            raise SweepError(f"--out {out} holds the sweep's input {given}: give the sweep a folder of its own "
+                             f"(default runs/sweeps/<notebook name>)")
 
 
 # -- the output folder ------------------------------------------------------------------------------------------
@@ -324,7 +346,8 @@ def finished_runs(sweep):
         folder = sweep.out / run.run_id
         result = read_result(folder)
         if result is None:
-            if folder.exists() and not (folder / LOG_FILE).exists() and (folder.is_file() or any(folder.iterdir())):
+            ours = (folder / LOG_FILE).exists() or (folder / RECORD_FILE).exists()
+            if folder.exists() and not ours and (folder.is_file() or any(folder.iterdir())):
                 raise SweepError(f"{folder} is in the way (it holds no run of a sweep); use another --out "
                                  f"or move it away")
             continue
@@ -334,16 +357,6 @@ def finished_runs(sweep):
                              f"use another --out or move that folder away")
         finished[run.run_id] = result
     return finished
-
-
-def write_atomic(path, text):
-    """Write a file so that it is either absent, the old one or the whole new one, even after kill -9."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def flat_metrics(metrics, prefix=""):
@@ -393,7 +406,7 @@ def rebuild_results(out, param_order=()):
     for row in rows:
         writer.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
     if out.is_dir():
-        write_atomic(out / RESULTS_CSV, buffer.getvalue())
+        atomic_write(out / RESULTS_CSV, buffer.getvalue())
     return rows
 
 
@@ -535,11 +548,52 @@ def _kill_with_children(process):
     process.wait()
 
 
-def _fresh_dir(run_dir):
-    """An empty folder for a run: what an interrupted run left there (no result.json) is removed."""
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+def _own_files(notebook_name):
+    """The files the sweep itself writes in every run folder (the notebook's metrics.json included: the sweep
+    reads it as the run's outcome, so a stale one must not survive a redo)."""
+    return [LOG_FILE, notebook_name, report.METRICS_FILE, RESULT_FILE]
+
+
+def _recorded(run_dir):
+    """The files the run folder's record names (relative paths inside it); [] without a readable record."""
+    try:
+        names = json.loads((run_dir / RECORD_FILE).read_text())
+    except (OSError, ValueError):
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def _record(run_dir, names):
+    atomic_write(run_dir / RECORD_FILE, json.dumps(sorted(set(names)), indent=0) + "\n")
+
+
+def _fresh_dir(run_dir, notebook_name, extra=()):
+    """Make ready the folder of a run that is (re)done: remove what an earlier, cut-off or failed run of the
+    sweep recorded writing there (without a record, the sweep's own files), and nothing else; record the files
+    this run will write (``extra``: more of them, e.g. those a Dask worker sent back). Returns the files the
+    folder still holds, which the sweep did not write: they are kept, and named on stderr."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    emptied = set()
+    for name in _recorded(run_dir) or _own_files(notebook_name):
+        path = run_dir / name
+        if path.is_file() and not path.is_symlink() and run_dir.resolve() in path.resolve().parents:
+            path.unlink()
+            emptied.update(q for q in path.parents if run_dir in q.parents)
+    for folder in sorted(emptied, key=lambda q: len(q.parts), reverse=True):
+        if folder.is_dir() and not any(folder.iterdir()):       # a subfolder the removed files leave empty
+            folder.rmdir()
+    kept = sorted(p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*")
+                  if p.is_file() and p.name != RECORD_FILE)
+    if kept:
+        print(f"note: {run_dir} holds files the sweep did not write; kept: {', '.join(kept)}", file=sys.stderr)
+    _record(run_dir, [*_own_files(notebook_name), *extra])
+    return kept
+
+
+def _record_new_files(run_dir, notebook_name, kept):
+    """After a run: record every file in its folder but those kept from before (what the run wrote)."""
+    files = [p.relative_to(run_dir).as_posix() for p in run_dir.rglob("*") if p.is_file() and p.name != RECORD_FILE]
+    _record(run_dir, [*_own_files(notebook_name), *(f for f in files if f not in kept)])
 
 
 def _result(sweep, run, outcome):
@@ -592,7 +646,7 @@ def run_sweep(sweep, jobs=1, scheduler=None, timeout=None, retry_failed=False, p
         bar = tqdm(total=len(sweep.runs), initial=len(results), unit="run", file=sys.stderr, disable=not progress)
 
         def finish(run, result):                # result.json last: from now on the run counts as finished
-            write_atomic(sweep.out / run.run_id / RESULT_FILE, json.dumps(result, indent=1) + "\n")
+            atomic_write(sweep.out / run.run_id / RESULT_FILE, json.dumps(result, indent=1) + "\n")
             results[run.run_id] = result
             rebuild_results(sweep.out, list(sweep.declared))
             bar.update(1)
@@ -623,9 +677,12 @@ def _run_locally(sweep, todo, jobs, timeout, finish):
     def one(run):                               # in a pool thread; the child process does the work
         if runner.stopping.is_set():
             return None
-        _fresh_dir(sweep.out / run.run_id)
-        return runner.run(sweep.notebook, run.params, sweep.out / run.run_id, sweep.notebook.parent, sweep.kernel,
-                          OUTPUT_PARAM in sweep.declared)
+        run_dir = sweep.out / run.run_id
+        kept = _fresh_dir(run_dir, sweep.notebook.name)
+        outcome = runner.run(sweep.notebook, run.params, run_dir, sweep.notebook.parent, sweep.kernel,
+                             OUTPUT_PARAM in sweep.declared)
+        _record_new_files(run_dir, sweep.notebook.name, kept)
+        return outcome
 
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
@@ -666,10 +723,9 @@ def _run_on_dask(sweep, todo, client, timeout, finish):
                 outcome = {"status": "failed", "error": f"dask: {type(error).__name__}: {error}"[:500],
                            "metrics": {}, "seconds": 0.0, "host": ""}
                 files = {}
-            _fresh_dir(sweep.out / run.run_id)
+            _fresh_dir(sweep.out / run.run_id, sweep.notebook.name, files)
             for name, data in files.items():
-                (sweep.out / run.run_id / name).parent.mkdir(parents=True, exist_ok=True)
-                (sweep.out / run.run_id / name).write_bytes(data)
+                atomic_write(sweep.out / run.run_id / name, data)
             finish(run, _result(sweep, run, outcome))
     finally:                                    # Ctrl-C: the cluster drops the runs not started
         client.cancel(list(futures))
@@ -740,7 +796,8 @@ def plot_results(sweep, results, max_metrics=12):
         ax.set_visible(False)
     fig.suptitle(f"{sweep.notebook.name}: {len(ok)} of {len(results)} runs ok")
     path = sweep.out / f"plot_{sweep.notebook.stem}_vs_{'_'.join(sweep.swept)}.png"
-    fig.savefig(path, dpi=100)
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     return path
 
 

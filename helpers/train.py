@@ -18,10 +18,14 @@ Errors: a loss that becomes NaN or infinite, or an epoch loss more than ``diverg
 raises :class:`TrainingError` (a ``FloatingPointError``) naming the epoch and suggesting a lower learning rate.
 
 Checkpoints (``checkpoint=path``): whenever the monitored loss improves (validation loss, or training loss without
-validation data) the file is rewritten atomically (a temporary file, then ``os.replace``) with the model's
+validation data) the file is rewritten atomically (``helpers.files.atomic_output``: a temporary file, then
+``os.replace``, so a killed save leaves the previous checkpoint intact) with the model's
 weights and config, the optimizer, scheduler and random states, the epoch and the history. It holds only tensors
 and plain containers, so :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``. An existing file
 is never overwritten silently: pass ``resume=True`` to continue it or ``overwrite=True`` to replace it.
+A file that is empty, truncated, not a checkpoint of ``fit`` or that holds objects torch's safe loader refuses
+(a pickle that would run code) is a :class:`CheckpointError` naming the file and what to do; the kit never
+loads a checkpoint unsafely.
 Resuming restarts after the checkpoint's (best) epoch with the saved random state, so a resumed run gives the same
 numbers as an uninterrupted one.
 
@@ -48,8 +52,9 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import metrics
+from .files import atomic_output
 
-__all__ = ["History", "TrainingError", "fit", "evaluate", "load_checkpoint", "resolve_device",
+__all__ = ["History", "TrainingError", "CheckpointError", "fit", "evaluate", "load_checkpoint", "resolve_device",
            "target_inverse", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "helpers.train/1"
@@ -65,6 +70,11 @@ _RESUME_KEYS = ("lr", "batch_size", "optimizer", "momentum", "weight_decay", "sc
 
 class TrainingError(FloatingPointError):
     """Training went numerically wrong (NaN, inf or divergence). The message names the epoch and what to try."""
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used: empty, truncated, foreign, unsafe, or from another model or
+    settings. The message names the file and what to do."""
 
 
 @dataclass
@@ -240,15 +250,32 @@ def _model_config(model: nn.Module) -> dict[str, Any] | None:
     return dict(config) if isinstance(config, dict) else None
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
+    """The dict that :func:`fit` saved in ``path``, read safely (``torch.load(weights_only=True)``).
+    Raises :class:`CheckpointError` for anything else (``FileNotFoundError`` when there is no file)."""
+    todo = "pass the path of a checkpoint that helpers.train.fit wrote, or retrain with fit(checkpoint=...)"
     try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
+    except (PermissionError, IsADirectoryError):
+        raise                            # the system's message names the file and the problem
+    except EOFError:                     # an empty file
+        raise CheckpointError(f"{path} is empty, not a {CHECKPOINT_FORMAT} checkpoint; {todo}") from None
+    except Exception as e:               # UnpicklingError (also for code), RuntimeError (a damaged zip), OSError...
+        # torch's message suggests weights_only=False, which would run code from the file: never repeat it
+        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading "
+               "them could run code from the file)") if "weights_only" in str(e) else \
+            f"it is truncated, damaged or not a torch file: {type(e).__name__}"
+        raise CheckpointError(f"{path} is not a usable {CHECKPOINT_FORMAT} checkpoint ({why}); {todo}") from None
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        found = repr(state.get("format")) if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format {found}); {todo}")
+    missing = [k for k in ("model_state", "history") if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is a damaged {CHECKPOINT_FORMAT} checkpoint (no {', '.join(missing)}); "
+                              f"{todo}")
+    return state
 
 
 def _diverged(epoch: int, what: str, lr: float) -> TrainingError:
@@ -333,7 +360,7 @@ def fit(
     state = None
     if ckpt_path is not None and ckpt_path.exists():
         if resume:
-            state = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+            state = _read_checkpoint(ckpt_path)
             _check_resumable(state, model, fit_args, ckpt_path)
         elif not overwrite:
             raise FileExistsError(
@@ -431,8 +458,9 @@ def fit(
                 bad_epochs = 0
                 best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
                 if ckpt_path is not None:
-                    _atomic_save(_checkpoint_dict(model, opt, sched, generator, history, epoch, best_value,
-                                                  fit_args, monitor), ckpt_path)
+                    with atomic_output(ckpt_path) as tmp:   # a killed save leaves the previous one intact
+                        torch.save(_checkpoint_dict(model, opt, sched, generator, history, epoch, best_value,
+                                                    fit_args, monitor), tmp)
             else:
                 bad_epochs += 1
 
@@ -471,20 +499,18 @@ def _checkpoint_dict(model, opt, sched, generator, history, epoch, best_value, f
 
 
 def _check_resumable(state: dict, model: nn.Module, fit_args: dict, path: Path) -> None:
-    if state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a helpers.train checkpoint (format {state.get('format')!r})")
     config = _model_config(model)
     if config is not None and state.get("model_config") is not None and config != state["model_config"]:
-        raise ValueError(f"{path} holds a different model ({state['model_config']}) than the one given ({config}); "
-                         f"use another checkpoint path or overwrite=True")
+        raise CheckpointError(f"{path} holds a different model ({state['model_config']}) than the one given "
+                              f"({config}); use another checkpoint path or overwrite=True")
     old = state.get("fit_args", {})
     diff = {k: (old.get(k), fit_args[k]) for k in _RESUME_KEYS if old.get(k) != fit_args[k]}
     if old.get("scheduler") in _SPANNING and old.get("epochs") != fit_args["epochs"]:
         diff["epochs"] = (old.get("epochs"), fit_args["epochs"])  # these schedules are laid out over `epochs`
     if diff:
         pretty = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in diff.items())
-        raise ValueError(f"cannot resume {path} with different settings ({pretty}); "
-                         f"use the same settings, another path, or overwrite=True")
+        raise CheckpointError(f"cannot resume {path} with different settings ({pretty}); "
+                              f"use the same settings, another path, or overwrite=True")
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
@@ -493,17 +519,21 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
 
     The model is rebuilt from the stored config with ``helpers.models.build_model``; pass ``model`` to load the
     weights into a model of your own instead (required for models without a ``config``). Returns
-    ``(model, history)`` with the model in eval mode.
+    ``(model, history)`` with the model in eval mode. Raises :class:`CheckpointError` for a file that is not
+    such a checkpoint (empty, truncated, foreign, unsafe) or whose weights do not fit the model.
     """
-    state = torch.load(Path(path), map_location=map_location, weights_only=True)
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise ValueError(f"{path} is not a helpers.train checkpoint")
+    state = _read_checkpoint(Path(path), map_location)
     if model is None:
         if state.get("model_config") is None:
-            raise ValueError(f"{path} stores no model config (the model had no .config): pass model=")
+            raise CheckpointError(f"{path} stores no model config (the model had no .config): pass model=")
         from .models import build_model  # models sits beside train; imported here to keep train's imports light
 
         model = build_model(state["model_config"])
-    model.load_state_dict(state["model_state"])
+    try:
+        model.load_state_dict(state["model_state"])
+        history = History.from_dict(state["history"])
+    except (RuntimeError, TypeError, KeyError) as e:
+        raise CheckpointError(f"{path}: its weights do not fit this model ({str(e).splitlines()[0][:200]}); "
+                              f"pass the model it was trained with") from None
     model.eval()
-    return model, History.from_dict(state["history"])
+    return model, history

@@ -2,8 +2,10 @@
 damaged and foreign streams, odd image sizes, the command line, the shipped checkpoints, BD-rate."""
 
 import base64
+import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -382,3 +384,167 @@ def test_bd_rate_needs_overlapping_curves():
         bdrate.bd_rate(R, P, R, P + 20)
     with pytest.raises(ValueError):
         bdrate.bd_rate(R, P, [1.0], [30.0])
+
+
+# -- outputs: atomic, never onto an input; bounded and deterministic decoding ----------------------------
+
+def _half_then_interrupt(real):
+    """A writer (Path.write_bytes, Image.save) that writes half of its output, then is stopped by Ctrl-C."""
+    def write(self, target, *args, **kwargs):
+        real(self, target, *args, **kwargs)
+        path = Path(target) if isinstance(target, (str, Path)) else self
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2]) if path.exists() else None
+        raise KeyboardInterrupt
+    return write
+
+
+def test_an_interrupted_output_write_leaves_the_previous_file(checkpoint, tmp_path, monkeypatch):
+    """Before: write_bytes / Image.save on the final path: Ctrl-C midway left half a file."""
+    Image.fromarray(smooth_image(30, 40)).save(tmp_path / "a.png")
+    stream, decoded = tmp_path / "a.nck", tmp_path / "b.png"
+    assert main(["compress", str(tmp_path / "a.png"), str(stream), "--checkpoint", str(checkpoint)]) == 0
+    assert main(["decompress", str(stream), str(decoded), "--checkpoint", str(checkpoint)]) == 0
+    old_stream, old_png = stream.read_bytes(), decoded.read_bytes()
+    names = sorted(p.name for p in tmp_path.iterdir())
+
+    def half_bytes(self, data):
+        real_write_bytes(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    real_write_bytes = Path.write_bytes
+    with monkeypatch.context() as m:
+        m.setattr(Path, "write_bytes", half_bytes)
+        with pytest.raises(KeyboardInterrupt):
+            main(["compress", str(tmp_path / "a.png"), str(stream), "--checkpoint", str(checkpoint), "--force"])
+    with monkeypatch.context() as m:
+        m.setattr(Image.Image, "save", _half_then_interrupt(Image.Image.save))
+        with pytest.raises(KeyboardInterrupt):
+            main(["decompress", str(stream), str(decoded), "--checkpoint", str(checkpoint), "--force"])
+    assert stream.read_bytes() == old_stream and decoded.read_bytes() == old_png
+    assert sorted(p.name for p in tmp_path.iterdir()) == names          # no temporary file left behind
+
+
+def test_no_command_writes_onto_its_own_input_even_with_force(checkpoint, tmp_path, capsys):
+    """Before: compress photo.png photo.png --force replaced the photo by its stream."""
+    source = tmp_path / "photo.png"
+    Image.fromarray(smooth_image(30, 40)).save(source)
+    stream = tmp_path / "photo.nck"
+    assert main(["compress", str(source), str(stream), "--checkpoint", str(checkpoint)]) == 0
+    (tmp_path / "link.png").symlink_to(source)
+    os.link(source, tmp_path / "hard.png")
+    (tmp_path / "link.nck").symlink_to(stream)
+    originals = {p: p.read_bytes() for p in (source, stream, checkpoint)}
+    cases = [["compress", str(source), str(source)], ["compress", str(source), str(tmp_path / "link.png")],
+             ["compress", str(source), str(tmp_path / "hard.png")], ["compress", str(source), str(checkpoint)],
+             ["decompress", str(stream), str(stream)], ["decompress", str(stream), str(tmp_path / "link.nck")],
+             ["decompress", str(stream), str(checkpoint)]]
+    for argv in cases:
+        assert main([*argv, "--checkpoint", str(checkpoint), "--force"]) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "input" in err and argv[2] in err, argv
+    assert {p: p.read_bytes() for p in originals} == originals
+
+
+@pytest.fixture(scope="module")
+def small_stream(checkpoint):
+    """A 48x64 image through the tiny checkpoint: 3072 pixels."""
+    codec = Codec.load(checkpoint)
+    return codec, codec.compress(smooth_image(48, 64))
+
+
+def test_a_stream_above_the_pixel_limit_is_refused_before_decoding(small_stream, checkpoint, tmp_path, capsys,
+                                                                   monkeypatch):
+    """Before: no limit, a stream decoded to whatever size its header announced."""
+    codec, data = small_stream
+    with pytest.raises(CodecError, match=r"64x48 image \(3,072 pixels\).*limit of 3,000.*--max-pixels 3072"):
+        codec.decompress(data, max_pixels=3000)
+    assert codec.decompress(data, max_pixels=3072).shape == (48, 64, 3)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)          # the default is Pillow's limit
+    monkeypatch.setattr(Codec, "decode_latent", lambda *a: pytest.fail("decoded before the size check"))
+    with pytest.raises(CodecError, match="limit of 3,000 pixels"):
+        codec.decompress(data)
+    monkeypatch.undo()
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 3000)
+    (tmp_path / "s.nck").write_bytes(data)
+    out = tmp_path / "s.png"
+    assert main(["decompress", str(tmp_path / "s.nck"), str(out), "--checkpoint", str(checkpoint)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "64x48" in err and "--max-pixels" in err and not out.exists()
+    assert main(["decompress", str(tmp_path / "s.nck"), str(out), "--checkpoint", str(checkpoint),
+                 "--max-pixels", "4000"]) == 0
+
+
+def test_a_huge_header_is_refused_by_the_pixel_limit(small_stream):
+    codec, data = small_stream
+    header, payload = unpack(data)
+    huge = pack(Header(header.model_id, 100_000, 100_000, (8, 6250, 6250)), payload)
+    with pytest.raises(CodecError, match=r"100000x100000 image \(10,000,000,000 pixels\).*--max-pixels"):
+        codec.decompress(huge)
+
+
+def test_decoding_that_would_exhaust_memory_is_a_codec_error(small_stream, monkeypatch):
+    """Before: the allocator's RuntimeError ("DefaultCPUAllocator: can't allocate memory") reached the user."""
+    import psutil
+
+    codec, data = small_stream
+    real = psutil.virtual_memory()
+    with monkeypatch.context() as m:
+        m.setattr(psutil, "virtual_memory", lambda: real._replace(available=100_000))
+        with pytest.raises(CodecError, match=r"64x48 image would need about .* GiB of memory"):
+            codec.decompress(data)
+
+    def out_of_memory(*args):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 77309411328 bytes")
+    monkeypatch.setattr(codec.model, "synthesis", out_of_memory)
+    with pytest.raises(CodecError, match="not enough memory to decode a 64x48 image"):
+        codec.decompress(data)
+
+
+_DECODE = """
+import sys, torch
+from helpers.codec import main
+torch.set_num_threads(int(sys.argv[1]))
+sys.exit(main(["decompress", sys.argv[2], sys.argv[3]]))
+"""
+
+
+def test_decoding_gives_the_same_png_bytes_with_1_and_2_threads(tmp_path):
+    """Before: the synthesis ran on torch's thread count and its sums changed with it (measured on a 512x512
+    image: different pixels with 1 and 2 threads)."""
+    import subprocess
+    import sys
+
+    image = (np.random.default_rng(0).random((512, 512, 3)) * 255).astype(np.uint8)    # noise: many latents
+    stream = tmp_path / "a.nck"
+    stream.write_bytes(Codec.load().compress(image))
+    outputs = []
+    for threads in (1, 2):
+        out = tmp_path / f"t{threads}.png"
+        subprocess.run([sys.executable, "-c", _DECODE, str(threads), str(stream), str(out)], check=True,
+                       cwd=Path(__file__).resolve().parents[1])
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    threads = torch.get_num_threads()
+    Codec.load().decompress(stream.read_bytes())
+    assert torch.get_num_threads() == threads                   # the caller's setting is restored
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_bad_codec_checkpoints_name_the_file_and_what_to_do(checkpoint, tmp_path, capsys):
+    data = checkpoint.read_bytes()
+    bad = {"empty.pt": b"", "truncated.pt": data[: len(data) // 2], "random.pt": bytes(range(256)) * 8}
+    for name, content in bad.items():
+        (tmp_path / name).write_bytes(content)
+    torch.save({"format": "helpers.rd_model/1", "x": _Exploit()}, tmp_path / "code.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "foreign.pt")
+    for name in [*bad, "code.pt", "foreign.pt"]:
+        with pytest.raises(ValueError) as err:
+            load_checkpoint(tmp_path / name)
+        message = str(err.value)
+        assert name in message and "tools/train_codec.py" in message and "weights_only" not in message, name
+    assert "never run" not in capsys.readouterr().out

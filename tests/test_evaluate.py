@@ -2,6 +2,7 @@
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,11 +54,13 @@ def test_evaluate_command_on_a_small_folder(folder, tmp_path, capsys):
 
 
 def test_evaluate_errors_are_clear(tmp_path, capsys):
-    assert evaluate.main(["--images", str(tmp_path), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    images = tmp_path / "images"
+    images.mkdir()
+    assert evaluate.main(["--images", str(images), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
     assert "no images" in capsys.readouterr().err
-    bad = tmp_path / "bad.png"
+    bad = images / "bad.png"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    assert evaluate.main(["--images", str(tmp_path), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
+    assert evaluate.main(["--images", str(images), "--out", str(tmp_path / "o"), "--no-progress"]) == 1
     assert "bad.png" in capsys.readouterr().err
 
 
@@ -93,3 +96,54 @@ def test_evaluate_images_takes_arrays_and_several_codec_families():
     assert all(r["width"] == 35 and r["height"] == 20 for r in rows)
     with pytest.raises(ValueError, match="uint8"):
         evaluate.evaluate_images([image.astype(float)], ["x"], {}, progress=False)
+
+
+def _no_work(*args, **kwargs):
+    pytest.fail("the command started working before refusing its --out")
+
+
+def test_an_out_that_is_a_file_is_refused_before_any_work(folder, tmp_path, capsys, monkeypatch):
+    """Before: the images were all measured, then writing failed (NotADirectoryError or FileExistsError)."""
+    monkeypatch.setattr(evaluate, "evaluate", _no_work)
+    out = tmp_path / "results.csv"
+    out.write_text("mine")
+    for force in ([], ["--force"]):
+        assert evaluate.main(["--images", str(folder), "--out", str(out), "--no-progress", *force]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "results.csv is an existing file" in err
+    assert out.read_text() == "mine"
+
+
+def test_out_inside_images_is_refused_even_with_force(folder, tmp_path, capsys, monkeypatch):
+    """Before: --out equal to --images put rd.png there, and the next run scored its own plot as an image."""
+    monkeypatch.setattr(evaluate, "evaluate", _no_work)
+    (tmp_path / "link").symlink_to(folder)
+    before = sorted(p.name for p in folder.iterdir())
+    for out in (folder, folder / "rd", tmp_path / "link", tmp_path / "link" / "sub"):
+        assert evaluate.main(["--images", str(folder), "--out", str(out), "--no-progress", "--force"]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("error:") and "--out" in err and "input" in err, out
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+def test_an_interrupted_write_leaves_the_previous_results(tmp_path, monkeypatch):
+    """Before: rd.csv opened with "w" and rd.png saved in place: Ctrl-C midway left half files."""
+    from matplotlib.figure import Figure
+
+    rows = [{"image": "x", "codec": c, "setting": q, "bytes": 10, "bpp": b, "psnr": p, "ssim": 0.9, "width": 8,
+             "height": 8} for c, k in (("jpeg", 1.0), ("kit", 0.5)) for q, (b, p) in
+            enumerate([(0.2 * k, 28.0), (0.4 * k, 31.0), (0.8 * k, 34.0)])]
+    evaluate.write_results(rows, tmp_path)
+    before = {name: (tmp_path / name).read_bytes() for name in evaluate.RESULT_FILES}
+    real_savefig = Figure.savefig
+
+    def half_then_interrupt(self, fname, *args, **kwargs):
+        real_savefig(self, fname, *args, **kwargs)
+        Path(fname).write_bytes(Path(fname).read_bytes()[:100])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Figure, "savefig", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        evaluate.write_results(rows[:-1], tmp_path)
+    assert (tmp_path / "rd.png").read_bytes() == before["rd.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(evaluate.RESULT_FILES)   # no temporary file

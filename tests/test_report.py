@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import matplotlib
 
@@ -123,3 +124,47 @@ def test_write_report_with_no_notebooks(tmp_path):
     report.write_report(tmp_path, {})
     assert "0 notebook(s), 0 s in all." in (tmp_path / "report.md").read_text()
     assert "<h2>" not in (tmp_path / "report.html").read_text()
+
+
+def test_a_failed_metrics_write_leaves_the_previous_metrics_json(tmp_path, monkeypatch):
+    """Before: metrics.json was moved away first, so a value json cannot write (here an object) left none."""
+    report.save_metrics(tmp_path, {"psnr": 1.0})
+    before = (tmp_path / "metrics.json").read_bytes()
+    with pytest.raises(TypeError):
+        report.save_metrics(tmp_path, {"psnr": object()})       # the serializer fails
+    assert (tmp_path / "metrics.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_an_interrupted_metrics_write_leaves_the_file_and_no_temporary_file(tmp_path, monkeypatch):
+    report.save_metrics(tmp_path, {"psnr": 1.0})
+    before = (tmp_path / "metrics.json").read_bytes()
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        if self.name.startswith(".metrics.json"):             # the temporary file of the new metrics.json
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        report.save_metrics(tmp_path, {"psnr": 2.0})
+    assert (tmp_path / "metrics.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+def test_the_report_is_written_atomically(tmp_path, monkeypatch):
+    report.write_report(tmp_path, {})
+    before = (tmp_path / "report.html").read_bytes()
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        if self.name.startswith(".report.html"):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        report.write_report(tmp_path, {"01_explore": 3.0})
+    assert (tmp_path / "report.html").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html", "report.md"]

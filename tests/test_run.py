@@ -2,9 +2,9 @@
 timings.json and the report. Tiny fixture notebooks in tmp_path stand in for solutions/.
 
 Pointing it elsewhere: solution_notebooks() reads helpers.paths.SOLUTIONS_DIR when called, and run_series() and
-new_run_dir() take their folders as arguments, so those are tested on tmp_path. main() has no option for the run
-folder (new_run_dir's default, runs/, is fixed when the module is imported), so main() is tested only on the paths
-that stop before a run folder is made, and each such test checks that runs/ gained nothing."""
+new_run_dir() take their folders as arguments, so those are tested on tmp_path. main() makes its run folder in
+runs/ unless --out names another folder: the tests of main() either pass --out under tmp_path or stop before a run
+folder is made, and then check that runs/ gained nothing."""
 
 import json
 import re
@@ -286,3 +286,47 @@ def test_a_notebook_runs_in_the_kits_kernel_without_the_tcp_warning(tmp_path, ca
     printed = nbformat.read(tmp_path / "b.ipynb", as_version=4).cells[0].outputs[0]["text"].strip()
     if kernel.kernel_name() == kernel.KIT_KERNEL:
         assert os.path.realpath(printed) == os.path.realpath(sys.executable)
+
+
+# ---------------------------------------------------------------------------------------------------- output paths
+def test_main_refuses_an_out_that_is_a_file_before_any_work(series, no_new_runs, monkeypatch, tmp_path, capsys):
+    """Before: there was no --out (runs/ only)."""
+    monkeypatch.setattr(data, "default_dataset_root", lambda: pytest.fail("worked before refusing --out"))
+    out = tmp_path / "notes.txt"
+    out.write_text("mine")
+    assert run.main(["--out", str(out)]) == 2
+    assert "notes.txt is an existing file" in capsys.readouterr().err and out.read_text() == "mine"
+    (tmp_path / "link").symlink_to(series)
+    for inside in (series, series / "runs", tmp_path / "link"):       # executed notebooks among the sources
+        assert run.main(["--out", str(inside)]) == 2
+        assert "input" in capsys.readouterr().err
+    assert sorted(p.name for p in series.iterdir()) == ["01_alpha.ipynb", "02_beta.ipynb", "03_fail.ipynb",
+                                                        "notes.ipynb"]
+
+
+def test_main_makes_its_run_folder_under_out(series, fake_dataset, monkeypatch, tmp_path):
+    made = []
+    monkeypatch.setattr(run, "run_series", lambda notebooks, values, run_dir: made.append(run_dir) or {})
+    monkeypatch.setattr(report, "write_report", lambda run_dir, timings: run_dir / "report.html")
+    assert run.main(["--only", "02", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert len(made) == 1 and made[0].parent == tmp_path / "elsewhere" and made[0].is_dir()
+
+
+def test_an_interrupted_timings_write_leaves_the_previous_file(series, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    run_dir = new_run_dir(tmp_path)
+    (run_dir / "timings.json").write_text('{"00_before": 1.0}\n')
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", lambda *a, **k: None)
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_series(solution_notebooks(["02"]), {}, run_dir)
+    monkeypatch.undo()
+    assert (run_dir / "timings.json").read_text() == '{"00_before": 1.0}\n'
+    assert sorted(p.name for p in run_dir.iterdir()) == ["timings.json"]

@@ -397,7 +397,7 @@ def test_dask_path(notebook, tmp_path, dask_scheduler):
     assert rows["2"]["status"] == "ok" and rows["2"]["y"] == "2.0"
     assert rows["-1"]["status"] == "failed" and rows["-1"]["error"] == "ValueError: x must be >= 0, got -1"
     assert {p.name for p in (out / "x=2").iterdir()} == {"fixture.ipynb", "metrics.json", "result.json",
-                                                         "runner.log"}
+                                                         "runner.log", ".sweep-files"}
     assert (out / "plot_fixture_vs_x.png").exists()
     rc, stdout = run_main([str(notebook), "--grid", "x=2,3", "--scheduler", dask_scheduler, "--out", str(out),
                            "--no-progress"])           # finished runs are taken from DIR, not sent again
@@ -408,3 +408,84 @@ def test_rebuild_results_on_an_empty_or_missing_folder(tmp_path):
     assert rebuild_results(tmp_path) == []
     assert read_csv(tmp_path / "results.csv") == []
     assert rebuild_results(tmp_path / "missing") == [] and not (tmp_path / "missing").exists()
+
+
+# -- output paths and what a redo may remove ----------------------------------------------------------------------
+
+def test_an_out_that_is_a_file_is_refused_at_once(notebook, tmp_path, capsys, monkeypatch):
+    """Before: the notebook was inspected, then the sweep failed with a traceback when it made the folder."""
+    monkeypatch.setattr(sweep, "notebook_parameters", lambda *a: pytest.fail("worked before refusing --out"))
+    out = tmp_path / "results.csv"
+    out.write_text("mine")
+    assert main([str(notebook), "--grid", "x=1", "--out", str(out)]) == 2
+    assert "results.csv is an existing file" in error_line(capsys) and out.read_text() == "mine"
+
+
+def test_an_out_that_holds_the_sweeps_input_is_refused(notebook, tmp_path, capsys):
+    """Before: --out holding an earlier run's notebook, swept again, removed that notebook (its own input) first."""
+    (tmp_path / "params.yaml").write_text("x: 2\n")
+    for argv in ([str(notebook), "--grid", "x=1", "--out", str(tmp_path)],
+                 [str(notebook), "--grid", "x=1", "--out", str(tmp_path / "link")],
+                 [str(notebook), "-f", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "sub" / "..")]):
+        if not (tmp_path / "link").exists():
+            (tmp_path / "link").symlink_to(tmp_path)
+        assert main(argv) == 2
+        assert "holds the sweep's input" in error_line(capsys)
+    run = tmp_path / "out" / "default"
+    run.mkdir(parents=True)
+    shutil.copy(notebook, run / "fixture.ipynb")
+    (run / "runner.log").write_text("a cut-off run")
+    before = (run / "fixture.ipynb").read_bytes()
+    assert main([str(run / "fixture.ipynb"), "--out", str(tmp_path / "out")]) == 2
+    assert "holds the sweep's input" in error_line(capsys) and (run / "fixture.ipynb").read_bytes() == before
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+def test_redoing_a_cut_off_run_removes_only_what_the_sweep_wrote(notebook, tmp_path, capsys):
+    """Before: the cut-off run's folder was removed whole (shutil.rmtree), a file of the user's with it."""
+    out = tmp_path / "out"
+    run = out / "x=1"
+    run.mkdir(parents=True)
+    (run / "runner.log").write_text("cut off")              # a run that was killed ...
+    (run / "fixture.ipynb").write_text("{half a notebook")
+    (run / "metrics.json").write_text('{"y": 99}')          # ... with a stale metrics.json
+    (run / "notes.txt").write_text("my notes on this run")  # and a file the user put there since
+    (run / "mine").mkdir()
+    (run / "mine" / "a.txt").write_text("mine too")
+    rc, _ = run_main([str(notebook), "--grid", "x=1", "--out", str(out), "--no-progress"])
+    assert rc == 0
+    assert (run / "notes.txt").read_text() == "my notes on this run" and (run / "mine" / "a.txt").exists()
+    assert "kept: mine/a.txt, notes.txt" in capsys.readouterr().err
+    assert json.loads((run / "metrics.json").read_text())["y"] == 1.0          # the new run's, not the stale one
+    assert json.loads((run / "result.json").read_text())["status"] == "ok"
+    recorded = json.loads((run / ".sweep-files").read_text())
+    assert "notes.txt" not in recorded and {"runner.log", "fixture.ipynb", "metrics.json"} <= set(recorded)
+    # --retry-failed on a failed run: its recorded files go, the user's stay
+    (run / "result.json").write_text(json.dumps({**json.loads((run / "result.json").read_text()),
+                                                 "status": "failed"}))
+    rc, _ = run_main([str(notebook), "--grid", "x=1", "--out", str(out), "--no-progress", "--retry-failed"])
+    assert rc == 0 and (run / "notes.txt").exists() and (run / "mine" / "a.txt").exists()
+
+
+def test_an_interrupted_results_write_leaves_the_previous_results_csv(tmp_path, monkeypatch):
+    (tmp_path / "x=1").mkdir()
+    (tmp_path / "x=1" / "result.json").write_text(json.dumps(
+        {"run_id": "x=1", "notebook": "n.ipynb", "params": {"x": 1}, "status": "ok", "error": "",
+         "metrics": {"y": 1}, "seconds": 1.0}))
+    rebuild_results(tmp_path)
+    before = (tmp_path / "results.csv").read_bytes()
+    (tmp_path / "x=1" / "result.json").write_text((tmp_path / "x=1" / "result.json").read_text()
+                                                 .replace('"y": 1', '"y": 2'))
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        rebuild_results(tmp_path)
+    monkeypatch.undo()
+    assert (tmp_path / "results.csv").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "x=1"]

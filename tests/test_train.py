@@ -4,6 +4,7 @@ import json
 import math
 import pickle
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +15,8 @@ from torch.utils.data import Subset, TensorDataset
 
 from helpers import metrics
 from helpers.models import ConvAE
-from helpers.train import History, TrainingError, evaluate, fit, load_checkpoint, resolve_device, target_inverse
+from helpers.train import (CheckpointError, History, TrainingError, evaluate, fit, load_checkpoint, resolve_device,
+                           target_inverse)
 
 torch.set_num_threads(1)  # small models: one thread is fastest, and steady on shared cores
 
@@ -253,10 +255,64 @@ def test_checkpoint_loads_with_weights_only_and_refuses_pickles(sets, tmp_path):
     json.dumps({k: v for k, v in state.items() if not k.endswith("_state")})  # the rest is plain data
     evil = tmp_path / "evil.pt"
     torch.save({"format": "helpers.train/1", "payload": Exploit()}, evil)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError):
         load_checkpoint(evil)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(CheckpointError):
         fit(small_model(), train, None, **{**FAST, "epochs": 1}, checkpoint=evil, resume=True)
+
+
+def _bad_checkpoints(folder, good):
+    """{what: path} of files that are not usable checkpoints of fit()."""
+    data = good.read_bytes()
+    files = {"empty": b"", "truncated": data[: len(data) // 2], "random": bytes(range(256)) * 40}
+    paths = {}
+    for what, content in files.items():
+        paths[what] = folder / f"{what}.pt"
+        paths[what].write_bytes(content)
+    paths["foreign dict"] = folder / "foreign.pt"
+    torch.save({"weights": torch.zeros(3)}, paths["foreign dict"])      # a torch file, not one of fit()'s
+    paths["a pickle"] = folder / "plain.pt"
+    paths["a pickle"].write_bytes(pickle.dumps({"model_state": {}}))
+    paths["code"] = folder / "code.pt"
+    torch.save({"format": "helpers.train/1", "payload": Exploit()}, paths["code"])
+    return paths
+
+
+def test_bad_checkpoint_files_are_the_kits_own_error_naming_the_file(sets, tmp_path, capsys):
+    """Before: torch's EOFError, RuntimeError or UnpicklingError, the last advising weights_only=False."""
+    train, _ = sets
+    good = tmp_path / "good.pt"
+    fit(small_model(), train, None, **{**FAST, "epochs": 1}, checkpoint=good)
+    for what, path in _bad_checkpoints(tmp_path, good).items():
+        for load in (lambda: load_checkpoint(path),
+                     lambda: fit(small_model(), train, None, **{**FAST, "epochs": 1}, checkpoint=path, resume=True)):
+            with pytest.raises(CheckpointError) as err:
+                load()
+            message = str(err.value)
+            assert path.name in message and "fit" in message, what             # names the file, says what to do
+            assert "weights_only" not in message and "False" not in message, what
+        assert "this must never run" not in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="missing.pt"):
+        load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_a_checkpoint_save_that_fails_midway_leaves_the_previous_one(sets, tmp_path, monkeypatch):
+    train, _ = sets
+    path = tmp_path / "best.pt"
+    fit(small_model(), train, None, **{**FAST, "epochs": 1}, checkpoint=path)
+    before = path.read_bytes()
+    real_save = torch.save
+
+    def half_then_interrupt(obj, f, *args, **kwargs):
+        real_save(obj, f, *args, **kwargs)
+        Path(f).write_bytes(Path(f).read_bytes()[:100])       # half written, then Ctrl-C
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fit(small_model(seed=3), train, None, **{**FAST, "epochs": 1}, checkpoint=path, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["best.pt"]
 
 
 class Exploit:

@@ -37,6 +37,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from helpers.codec import CHECKPOINT_DIR, Codec  # noqa: E402
+from helpers.files import atomic_write  # noqa: E402
 from helpers.metrics import psnr  # noqa: E402
 from helpers.rd_model import FactorizedPriorModel, endless_batches, save_checkpoint, train_steps  # noqa: E402
 
@@ -158,7 +159,7 @@ def main(argv=None) -> int:
         manifest["checkpoints"].append(entry)
         print(f"  -> {path}: validation {result['bpp']:.3f} bpp, {result['psnr']:.2f} dB; {seconds:.0f}s", flush=True)
     manifest["total_seconds"] = round(time.time() - start, 1)
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    atomic_write(args.out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     print(f"done in {manifest['total_seconds']:.0f}s; wrote {args.out / 'manifest.json'}")
     return 0
 
