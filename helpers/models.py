@@ -105,15 +105,17 @@ def output_for(normalization: str) -> str:
     return pairs[normalization]
 
 
-def save_config(model: nn.Module, arguments: dict[str, Any]) -> None:
+def save_config(model: nn.Module, arguments: dict[str, Any]) -> dict[str, Any]:
     """Record the arguments ``model`` was built with, so :func:`build_model` can rebuild it from ``model.config``.
 
     Call it as ``save_config(self, locals())`` right after ``super().__init__()``, before any argument is
     changed: it keeps the value of every parameter of the class's ``__init__`` (by its signature, so a new
-    argument is recorded without being listed twice) and ignores the other local names.
+    argument is recorded without being listed twice) and ignores the other local names. The record is stored
+    as ``model._config`` and returned: ``{argument name: value}``.
     """
     names = [n for n in inspect.signature(type(model).__init__).parameters if n != "self"]
     model._config = {n: arguments[n] for n in names}
+    return model._config
 
 
 @contextmanager

@@ -177,7 +177,10 @@ def test_save_config_records_every_constructor_argument_and_nothing_else():
             helper = width * 2  # a local that is not an argument: not recorded
             self.layer = nn.Linear(helper, width)
 
-    assert Tiny(8, note="x")._config == {"width": 8, "scale": 1.0, "note": "x"}
+    tiny = Tiny(8, note="x")
+    assert tiny._config == {"width": 8, "scale": 1.0, "note": "x"}
+    record = save_config(tiny, {"self": tiny, "width": 2, "scale": 3.0, "note": None, "other": 1})
+    assert record == {"width": 2, "scale": 3.0, "note": None} and tiny._config is record
     for model in (BaselineAE(latent_dim=4, image_size=8), ConvAE(latent_dim=4, depth=2, width=2, image_size=16)):
         arguments = set(inspect.signature(type(model)).parameters)
         assert set(model.config) == arguments | {"name"}  # every argument, so build_model rebuilds it exactly
