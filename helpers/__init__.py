@@ -6,14 +6,21 @@ The data and the measures (notebooks 01 on)
     paths     where the repository, data and outputs live
     files     the one atomic file write (a failed or killed write leaves the previous file intact), and the
               checks that keep every command's output off its own input
-    images    one image file to RGB uint8 pixels, whatever the file holds (with clear errors)
+    images    one image file to RGB uint8 pixels, whatever the file holds (with clear errors); the one rule
+              from floats to 8-bit pixels (to_pixel_levels)
     sample    the embedded LIVE-shaped sample, built offline from installed packages' photographs
-    data      LIVE, any image folder, the embedded sample; splits; transforms
+    data/     the data package (``from helpers import data`` gives every name):
+      sources        LIVE, any image folder, the embedded sample: reference/JPEG pairs
+      normalization  8-bit pixels to model tensors and exactly back (notebook 02)
+      datasets       make_splits: the leak-free split by reference, crops, flips; whole validation photographs
+      cache          prepared images decoded once, kept in memory and on disk (a Cache object)
+      summary        a dataset in a few numbers (python -m helpers.data)
     params    checks for notebook parameters (a bad value stops with a clear message)
     metrics   MSE, PSNR, SSIM on 8-bit pixels; bits per pixel; JPEG/WebP at a target rate
 
 The models and their training (notebooks 03 on)
-    models    baseline and convolutional autoencoders from plain torch.nn
+    models    baseline and convolutional autoencoders from plain torch.nn; save_config (one way to record a
+              model's config) and evaluation_mode (eval mode, then the previous mode restored)
     train     the training loop used from notebook 04 on
     compare   an autoencoder against JPEG and WebP at the same bits per pixel, on whole images
     plots     side-by-side grids, curves, rate-distortion plots

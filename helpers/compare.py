@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from helpers import metrics
+from helpers.models import evaluation_mode
 
 RANGE_BITS = 64  # the two float32 numbers (min, max) stored with each quantized tile
 
@@ -37,11 +38,8 @@ def tile_bpp(model, tile, bits_per_value=8):
     """Bits per pixel of the stored latent of one tile x tile image (with its min/max when quantized).
     Works for any model with an encode method: the latent's size is read from encoding one blank tile."""
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
+    with evaluation_mode(model), torch.no_grad():
         latent_values = model.encode(torch.zeros(1, 3, tile, tile, device=device)).numel()
-    model.train(was_training)
     if bits_per_value is None or bits_per_value >= 32:
         return latent_values * 32 / tile**2
     return (latent_values * bits_per_value + RANGE_BITS) / tile**2
@@ -71,14 +69,12 @@ def reconstruct(model, image, tile, normalization, bits_per_value=8, batch_size=
     rows, cols = image.shape[0] // tile, image.shape[1] // tile
     tiles = image.reshape(rows, tile, cols, tile, 3).swapaxes(1, 2).reshape(-1, tile, tile, 3)
     device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     outputs = []
-    for start in range(0, len(tiles), batch_size):
-        x = normalization(tiles[start:start + batch_size]).to(device)
-        z = quantize_uniform(model.encode(x), bits_per_value)
-        outputs.append(normalization.to_uint8(model.decode(z).cpu()))
-    model.train(was_training)
+    with evaluation_mode(model):
+        for start in range(0, len(tiles), batch_size):
+            x = normalization(tiles[start:start + batch_size]).to(device)
+            z = quantize_uniform(model.encode(x), bits_per_value)
+            outputs.append(normalization.to_uint8(model.decode(z).cpu()))
     out = np.concatenate(outputs).reshape(rows, cols, tile, tile, 3).swapaxes(1, 2)
     return out.reshape(rows * tile, cols * tile, 3)
 

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, TiffImagePlugin, UnidentifiedImageError
 
-__all__ = ["DataError", "IMAGE_SUFFIXES", "read_image", "image_size", "file_digest"]
+__all__ = ["DataError", "IMAGE_SUFFIXES", "read_image", "image_size", "file_digest", "to_pixel_levels"]
 
 #: File name endings :func:`helpers.data.load_folder` treats as images (case does not matter).
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
@@ -45,6 +45,17 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".g
 
 class DataError(ValueError):
     """The kit's own error for bad data: the message names the file or value and says what to do."""
+
+
+def to_pixel_levels(x):
+    """The kit's one rule from floats to 8-bit pixels: ``round(clip(x, 0, 1) * 255)``, rounded half to even.
+
+    ``x`` holds pixel values in [0, 1] units (a NumPy array or a torch tensor); the result has the same type and
+    shape and holds the levels 0..255, still as floats: cast with ``.astype(np.uint8)`` / ``.to(torch.uint8)``.
+    Every conversion to 8 bits in the kit goes through it (``helpers.metrics.to_uint8``,
+    ``Normalization.to_uint8``, ``metrics.torch_psnr``), so all of them give the same pixels.
+    """
+    return (x.clip(0, 1) * 255).round()
 
 
 def _check_file(path: Path) -> None:
@@ -173,7 +184,7 @@ def _to_rgb_uint8(im: Image.Image, path: Path) -> np.ndarray:
                 f"{path}: floating-point pixels outside [0, 1]; the kit cannot guess their scale. "
                 f"Convert the file to an 8- or 16-bit image first."
             )
-        g = np.rint(a * 255).astype(np.uint8)
+        g = to_pixel_levels(a).astype(np.uint8)
         return np.repeat(g[..., None], 3, axis=2)
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode == "P" and "transparency" in im.info) or (
         mode in ("L", "RGB") and "transparency" in im.info

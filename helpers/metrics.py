@@ -35,6 +35,8 @@ import torch
 from PIL import Image
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+from .images import to_pixel_levels
+
 __all__ = [
     "SSIM_SETTINGS",
     "CODECS",
@@ -96,7 +98,7 @@ def to_uint8(images: Any) -> np.ndarray:
         raise TypeError(f"cannot read pixels of dtype {arr.dtype}")
     if np.issubdtype(arr.dtype, np.integer):
         raise TypeError(f"integer pixels must be uint8 (got {arr.dtype}); floats are read as [0, 1]")
-    return np.clip(np.round(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return to_pixel_levels(arr.astype(np.float64)).astype(np.uint8)
 
 
 def _pairs(a: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -180,8 +182,8 @@ def torch_psnr(
         if x.dim() == 3:
             x, y = x[None], y[None]
         if quantize:
-            x = torch.round(torch.clamp(x / data_range, 0, 1) * 255)
-            y = torch.round(torch.clamp(y / data_range, 0, 1) * 255)
+            x = to_pixel_levels(x / data_range)
+            y = to_pixel_levels(y / data_range)
             peak = 255.0
         else:
             peak = float(data_range)

@@ -10,7 +10,13 @@ Two models, both mapping a batch of RGB images ``(N, 3, S, S)`` to a tensor of t
 Both expose ``encode(x) -> z`` and ``decode(z) -> x_hat`` (so notebooks and the codec can reach the latent),
 ``describe(image_size)`` (parameters, multiply-adds, latent size, compression ratio, bits per pixel) and
 ``config`` (the keyword arguments that rebuild the model; :func:`build_model` does it, and
-``helpers.train.load_checkpoint`` uses it).
+``helpers.train.load_checkpoint`` uses it). Every model records its config the same way: the first line of its
+``__init__`` after ``super().__init__()`` is ``save_config(self, locals())`` (:func:`save_config`).
+
+:func:`evaluation_mode` is the one way to run a model in eval mode and put it back as it was::
+
+    with evaluation_mode(model), torch.no_grad():
+        out = model(x)           # dropout off, batch norm on its running statistics; the mode is restored after
 
 Output range and normalization must agree
 -----------------------------------------
@@ -30,8 +36,10 @@ reach the training targets. Metrics are always computed after mapping outputs an
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 import torch
 from torch import nn
@@ -45,6 +53,8 @@ __all__ = [
     "BaselineAE",
     "ConvAE",
     "build_model",
+    "save_config",
+    "evaluation_mode",
     "count_parameters",
     "count_macs",
     "output_range",
@@ -95,6 +105,34 @@ def output_for(normalization: str) -> str:
     return pairs[normalization]
 
 
+def save_config(model: nn.Module, arguments: dict[str, Any]) -> dict[str, Any]:
+    """Record the arguments ``model`` was built with, so :func:`build_model` can rebuild it from ``model.config``.
+
+    Call it as ``save_config(self, locals())`` right after ``super().__init__()``, before any argument is
+    changed: it keeps the value of every parameter of the class's ``__init__`` (by its signature, so a new
+    argument is recorded without being listed twice) and ignores the other local names. The record is stored
+    as ``model._config`` and returned: ``{argument name: value}``.
+    """
+    names = [n for n in inspect.signature(type(model).__init__).parameters if n != "self"]
+    model._config = {n: arguments[n] for n in names}
+    return model._config
+
+
+@contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode inside the ``with`` block, then restore the mode it had (also after an error).
+
+    Eval mode turns dropout off and makes batch normalization use its running statistics; it does not turn off
+    gradients (add ``torch.no_grad()`` for that).
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     """Number of parameters (all of them, or only those with ``requires_grad``)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
@@ -123,17 +161,14 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
                if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
-    was_training = model.training
     try:
-        model.eval()
         p = next(model.parameters(), None)
         device = p.device if p is not None else torch.device("cpu")
-        with torch.no_grad():
+        with evaluation_mode(model), torch.no_grad():
             model(torch.zeros((1, *input_shape), device=device))
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return int(total)
 
 
@@ -148,7 +183,8 @@ class _Describable(nn.Module):
 
     @property
     def config(self) -> dict[str, Any]:
-        """Keyword arguments (plus ``"name"``) that rebuild this model with :func:`build_model`."""
+        """Keyword arguments (plus ``"name"``) that rebuild this model with :func:`build_model` (a new dict each
+        time; recorded by :func:`save_config`)."""
         return {"name": type(self).__name__, **self._config}
 
     def output_range(self) -> tuple[float, float]:
@@ -230,14 +266,13 @@ class BaselineAE(_Describable):
         max_parameters: int = 50_000_000,
     ) -> None:
         super().__init__()
+        save_config(self, locals())
         _choice("activation", activation, ACTIVATIONS)
         _choice("output", output, OUTPUTS)
         if latent_dim < 1 or image_size < 1 or pool < 1 or (hidden is not None and hidden < 1):
             raise ValueError("latent_dim, image_size, pool and hidden must be positive integers")
         if image_size % pool:
             raise ValueError(f"image_size={image_size} is not divisible by pool={pool}")
-        self._config = dict(latent_dim=latent_dim, image_size=image_size, hidden=hidden, activation=activation,
-                            output=output, pool=pool, max_parameters=max_parameters)
         self.latent_dim = latent_dim
         self.image_size = image_size
         self.output = output
@@ -347,6 +382,7 @@ class ConvAE(_Describable):
         image_size: int = 224,
     ) -> None:
         super().__init__()
+        save_config(self, locals())
         _choice("activation", activation, ACTIVATIONS)
         _choice("pooling", pooling, POOLINGS)
         _choice("upsample", upsample, UPSAMPLES)
@@ -356,9 +392,6 @@ class ConvAE(_Describable):
             raise ValueError(f"latent_dim, depth and width must be positive, got {latent_dim}, {depth}, {width}")
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        self._config = dict(latent_dim=latent_dim, depth=depth, width=width, activation=activation,
-                            batch_norm=batch_norm, dropout=dropout, pooling=pooling, upsample=upsample,
-                            bottleneck=bottleneck, output=output, image_size=image_size)
         self.latent_dim = latent_dim
         self.depth = depth
         self.width = width

@@ -174,6 +174,28 @@ def test_reconstruct_quantizes_the_latent():
             assert len(np.unique(coarse[16 * r:16 * r + 16, 16 * c:16 * c + 16])) <= 4
 
 
+class Broken(Identity):
+    """A model whose decoder fails: the comparison must still leave it in the mode it had."""
+
+    def decode(self, z):
+        raise RuntimeError("decoder failed")
+
+    def encode(self, x):
+        if x.abs().sum() == 0:  # tile_bpp's blank tile: fail there too
+            raise RuntimeError("encoder failed")
+        return super().encode(x)
+
+
+def test_a_failing_model_is_left_in_the_mode_it_had():
+    model = Broken().train()
+    with pytest.raises(RuntimeError, match="decoder failed"):
+        reconstruct(model, smooth_image(32, 32), 16, Normalization.make("unit"))
+    assert model.training
+    with pytest.raises(RuntimeError, match="encoder failed"):
+        tile_bpp(model, 16)
+    assert model.training
+
+
 def test_reconstruct_batches_give_the_same_result_and_the_mode_is_restored():
     model = ConvAE(latent_dim=8, depth=2, width=4, image_size=16, batch_norm=True)
     image = smooth_image(48, 32)

@@ -69,7 +69,7 @@ def _third_party_imports(folders=("helpers", "tools", "benchmarks")):
 
     names = set()
     for folder in folders:
-        for path in (REPO_ROOT / folder).glob("*.py"):
+        for path in (REPO_ROOT / folder).rglob("*.py"):  # sub-packages too (helpers/data/)
             for node in ast.walk(ast.parse(path.read_text())):
                 if isinstance(node, ast.Import):
                     names |= {alias.name.split(".")[0] for alias in node.names}

@@ -1,5 +1,6 @@
 """helpers.models: every knob builds, keeps the shape and the output range; describe() counts right."""
 
+import inspect
 import math
 
 import pytest
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 from helpers.models import (ACTIVATIONS, BOTTLENECKS, OUTPUTS, POOLINGS, UPSAMPLES, BaselineAE, ConvAE,
-                            build_model, count_macs, count_parameters, output_range)
+                            build_model, count_macs, count_parameters, evaluation_mode, output_range, save_config)
 
 torch.set_num_threads(1)
 
@@ -165,3 +166,45 @@ def test_output_range_values():
     assert ConvAE(width=2, depth=1, image_size=8, output="tanh").output_range() == (-1.0, 1.0)
     lo, hi = ConvAE(width=2, depth=1, image_size=8, output="linear").output_range()
     assert math.isinf(lo) and math.isinf(hi)
+
+
+# ---------------------------------------------------------------------------------------- one way to record config
+def test_save_config_records_every_constructor_argument_and_nothing_else():
+    class Tiny(nn.Module):
+        def __init__(self, width: int = 4, *, scale: float = 1.0, note=None):
+            super().__init__()
+            save_config(self, locals())
+            helper = width * 2  # a local that is not an argument: not recorded
+            self.layer = nn.Linear(helper, width)
+
+    tiny = Tiny(8, note="x")
+    assert tiny._config == {"width": 8, "scale": 1.0, "note": "x"}
+    record = save_config(tiny, {"self": tiny, "width": 2, "scale": 3.0, "note": None, "other": 1})
+    assert record == {"width": 2, "scale": 3.0, "note": None} and tiny._config is record
+    for model in (BaselineAE(latent_dim=4, image_size=8), ConvAE(latent_dim=4, depth=2, width=2, image_size=16)):
+        arguments = set(inspect.signature(type(model)).parameters)
+        assert set(model.config) == arguments | {"name"}  # every argument, so build_model rebuilds it exactly
+
+
+def test_a_config_written_by_earlier_versions_still_builds_the_same_model():
+    """Checkpoints store config as a plain dict: those written before save_config (hand-copied dicts) load."""
+    old = {"name": "ConvAE", "latent_dim": 8, "depth": 2, "width": 4, "activation": "relu", "batch_norm": True,
+           "dropout": 0.1, "pooling": "max", "upsample": "nearest", "bottleneck": "dense", "output": "sigmoid",
+           "image_size": 16}
+    assert build_model(old).config == old
+    old = {"name": "BaselineAE", "latent_dim": 8, "image_size": 8, "hidden": 16, "activation": "tanh",
+           "output": "tanh", "pool": 2, "max_parameters": 50_000_000}
+    assert build_model(old).config == old and isinstance(build_model(old).config, dict)
+
+
+# ------------------------------------------------------------------------------------------------ evaluation mode
+@pytest.mark.parametrize("training", [True, False])
+def test_evaluation_mode_restores_the_mode_even_after_an_error(training):
+    model = ConvAE(latent_dim=4, depth=2, width=2, image_size=16, dropout=0.5).train(training)
+    with evaluation_mode(model) as m:
+        assert m is model and not model.training and not any(sub.training for sub in model.modules())
+    assert model.training == training and all(sub.training == training for sub in model.modules())
+    with pytest.raises(RuntimeError, match="boom"):
+        with evaluation_mode(model):
+            raise RuntimeError("boom")
+    assert model.training == training
