@@ -301,7 +301,8 @@ def main(argv=None):
         if is_student:
             record[path.name] = _sha256(text.encode("utf-8"))
         print(f"wrote {path}")
-    new_record = json.dumps(dict(sorted(record.items())), indent=1) + "\n"
+    names = {path.name for path in expected if path.parent == NOTEBOOKS_DIR}  # a removed notebook leaves the record
+    new_record = json.dumps({k: v for k, v in sorted(record.items()) if k in names}, indent=1) + "\n"
     record_path = NOTEBOOKS_DIR / RECORD_NAME
     if not record_path.exists() or record_path.read_text() != new_record:
         atomic_write(record_path, new_record)

@@ -409,6 +409,9 @@ def test_main_records_what_it_wrote(kit):
     assert student.is_unchanged(notebooks / "02_more.ipynb", record)
     (notebooks / "02_more.ipynb").write_text((notebooks / "02_more.ipynb").read_text() + " ")
     assert not student.is_unchanged(notebooks / "02_more.ipynb", record)
+    (solutions / "02_more.ipynb").unlink()  # a notebook removed from the series leaves the record
+    student.main([])
+    assert sorted(student.read_record(notebooks)) == ["01_explore.ipynb"]
 
 
 def test_main_writes_atomically(kit, monkeypatch):
