@@ -155,6 +155,7 @@ def main(argv=None):
         print(f"wrote {path}")
     out = Path(args.out)
     print(f"course ready in {out} ({len(written)} file(s) written). Next, from that folder:\n"
+          f"  export PATH=\"{Path(sys.executable).parent}:$PATH\"   # nbgrader runs `alembic` by name\n"
           f"  nbgrader generate_assignment 03_baseline   # release/03_baseline/: the students' version\n"
           f"  nbgrader autograde 03_baseline --create    # grades submitted/<student>/03_baseline/\n"
           f"  nbgrader generate_feedback 03_baseline && nbgrader export   # feedback/, grades.csv")
