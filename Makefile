@@ -4,13 +4,14 @@
 #   make lab      set up, then start JupyterLab on the kit's environment
 #   make bench    set up, then run the benchmarks (each prints measured figures)
 #   make student  regenerate notebooks/ (student versions) from solutions/
+#   make course   write course/, an nbgrader course folder made from solutions/ (then use nbgrader's commands)
 
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lab bench student clean
+.PHONY: setup run test lab bench student course clean
 
 setup: $(STAMP)
 
@@ -37,6 +38,9 @@ bench: $(STAMP)
 
 student: $(STAMP)
 	$(PY) -m helpers.student
+
+course: $(STAMP)
+	$(PY) -m helpers.course
 
 clean:
 	rm -rf $(VENV) data/sample data/cache runs

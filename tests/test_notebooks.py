@@ -94,10 +94,33 @@ def test_student_notebooks_are_in_sync():
     assert not stale, f"regenerate with `make student`: {[str(p) for p in stale]}"
 
 
+def test_the_record_of_generated_student_notebooks_is_in_sync():
+    """`make student` backs up a student notebook that differs from what it wrote last: the committed record must
+    describe the committed notebooks, or a fresh clone would back up notebooks nobody touched."""
+    record = student.read_record()
+    notebooks = sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb"))
+    assert sorted(record) == [p.name for p in notebooks]
+    for path in notebooks:
+        assert student.is_unchanged(path, record), f"{path}: regenerate with `make student`"
+
+
+def test_solutions_carry_nbgrader_metadata_and_hidden_tests_only_in_test_cells():
+    for path in SOLUTIONS:
+        nb = read(path)
+        graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+        assert graded, f"{path.name}: no autograded check cell"
+        for cell in nb.cells:
+            if student.BEGIN in cell.source:
+                assert cell.metadata["nbgrader"]["solution"], path.name
+            if student.BEGIN_HIDDEN in cell.source:
+                assert cell.metadata["nbgrader"]["grade"], path.name
+
+
 def test_student_notebooks_hold_no_solutions():
     for path in sorted(paths.NOTEBOOKS_DIR.glob("*.ipynb")):
         text = path.read_text()
         assert student.BEGIN not in text and student.END not in text, path
+        assert "HIDDEN TESTS" not in text and '"nbgrader"' not in text, path
 
 
 # ------------------------------------------------------------------------------------- exercises, both ways

@@ -46,12 +46,12 @@ def solution_notebook():
 
 @pytest.fixture
 def kit(tmp_path, monkeypatch):
-    """A solutions/ folder with two notebooks and an empty notebooks/ folder, used by student.main()."""
+    """A solutions/ folder with two notebooks (the second already clean) and no notebooks/ folder, for student.main()."""
     solutions, notebooks = tmp_path / "solutions", tmp_path / "notebooks"
     solutions.mkdir()
     nbformat.write(solution_notebook(), solutions / "01_explore.ipynb")
     second = new_notebook(cells=[new_code_cell("def f(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION")])
-    nbformat.write(second, solutions / "02_more.ipynb")
+    nbformat.write(student.make_solution(second), solutions / "02_more.ipynb")  # clean, with its nbgrader metadata
     monkeypatch.setattr(student, "SOLUTIONS_DIR", solutions)
     monkeypatch.setattr(student, "NOTEBOOKS_DIR", notebooks)
     return solutions, notebooks
@@ -276,3 +276,154 @@ def test_check_mode_reports_stale_files_and_changes_nothing(kit, capsys):
     path.write_text(json.dumps(data))
     assert student.main(["--check"]) == 1
     assert capsys.readouterr().out.strip() == f"stale: {path} (run `make student` to regenerate notebooks/ from solutions/)"
+
+
+# --------------------------------------------------------------------------------------------- nbgrader metadata
+HIDDEN = "\n### BEGIN HIDDEN TESTS\nassert psnr(np.zeros((2, 2, 3)), np.ones((2, 2, 3))) > 48\n### END HIDDEN TESTS"
+
+
+def test_nbgrader_metadata_is_derived_from_the_cells():
+    nb = solution_notebook()
+    nb.cells.insert(2, new_code_cell("from helpers import checks"))  # the setup cell, right after the parameters
+    meta = student.nbgrader_metadata(nb, "01_explore.ipynb")
+    assert [m and m["grade_id"] for m in meta] == [None, "parameters", "setup", "psnr", "check_psnr", "answer_5"]
+    params, setup, exercise, check, answer = meta[1:]
+    for locked in (params, setup):
+        assert locked["locked"] and not locked["solution"] and not locked["grade"] and "points" not in locked
+    assert exercise["solution"] and not exercise["grade"] and not exercise["locked"]
+    assert check["grade"] and check["locked"] and not check["solution"] and check["points"] == student.POINTS
+    assert answer["solution"] and answer["grade"] and answer["points"] == student.MANUAL_POINTS
+    assert all(m["schema_version"] == 3 for m in meta if m)
+
+
+def test_make_solution_replaces_stale_metadata_and_student_versions_carry_none():
+    nb = solution_notebook()
+    nb.cells[0].metadata["nbgrader"] = {"grade": True, "grade_id": "old", "points": 5}  # stale: not a test cell
+    solution = student.make_solution(nb)
+    assert "nbgrader" not in solution.cells[0].metadata
+    assert solution.cells[3].metadata["nbgrader"]["grade_id"] == "check_psnr"
+    assert all("nbgrader" not in c.metadata for c in make_student(solution).cells)
+
+
+def test_a_check_cell_without_an_exercise_before_it_is_not_graded():
+    nb = new_notebook(cells=[new_code_cell("x = 1"), new_code_cell("checks.check_psnr(psnr)")])
+    assert student.nbgrader_metadata(nb) == [None, None]
+
+
+def test_duplicate_grade_ids_and_misplaced_hidden_tests_are_refused():
+    twice = new_notebook(cells=[new_code_cell(PSNR_SOLUTION), new_code_cell(PSNR_SOLUTION)])
+    with pytest.raises(MarkerError, match=r"04_x.ipynb: .* same nbgrader grade_id \['psnr'\]"):
+        student.nbgrader_metadata(twice, "04_x.ipynb")
+    misplaced = new_notebook(cells=[new_code_cell("x = 1" + HIDDEN)])
+    with pytest.raises(MarkerError, match=r"04_x.ipynb, cell 0: hidden tests belong in a check cell"):
+        student.nbgrader_metadata(misplaced, "04_x.ipynb")
+
+
+def test_hidden_tests_are_removed_from_the_student_version_like_nbgrader_does():
+    nb = solution_notebook()
+    nb.cells[3].source += HIDDEN
+    assert student.remove_hidden_tests(nb.cells[3].source) == "checks.check_psnr(psnr)"
+    released = make_student(nb)
+    assert released.cells[3].source == "checks.check_psnr(psnr)"
+    assert "HIDDEN" not in nbformat.writes(released) and "> 48" not in nbformat.writes(released)
+    with pytest.raises(MarkerError, match="never closed"):
+        student.remove_hidden_tests("### BEGIN HIDDEN TESTS\nassert 1")
+
+
+def test_check_mode_reports_a_solution_whose_nbgrader_metadata_is_stale(kit, capsys):
+    solutions, notebooks = kit
+    student.main([])
+    assert student.main(["--check"]) == 0
+    nb = read(solutions / "02_more.ipynb")
+    nb.cells[0].metadata["nbgrader"]["grade_id"] = "renamed_by_hand"
+    nbformat.write(nb, solutions / "02_more.ipynb")
+    capsys.readouterr()
+    assert student.main(["--check"]) == 1
+    assert f"stale: {solutions / '02_more.ipynb'}" in capsys.readouterr().out
+    nb.cells[0].metadata.pop("nbgrader")  # missing metadata is stale too
+    nbformat.write(nb, solutions / "02_more.ipynb")
+    assert student.main(["--check"]) == 1
+
+
+# ------------------------------------------------------------------------------ any change of a student is kept
+def edit_markdown(nb):
+    nb.cells[0].source += "\nMy own note."
+
+
+def add_code_cell(nb):
+    nb.cells.insert(3, new_code_cell("print(size * 2)"))
+
+
+def change_parameters(nb):
+    nb.cells[1].source = "size: int = 64  # image side"
+
+
+def rename_variable(nb):
+    nb.cells[1].source = nb.cells[1].source.replace("size", "side")
+
+
+@pytest.mark.parametrize("edit", [edit_markdown, add_code_cell, change_parameters, rename_variable])
+def test_main_backs_up_any_change_a_student_made(kit, capsys, edit):
+    """Neither executed nor an exercise filled in, yet the student's own change: it must be backed up."""
+    solutions, notebooks = kit
+    student.main([])
+    path = notebooks / "01_explore.ipynb"
+    nb = read(path)
+    edit(nb)
+    nbformat.write(nb, path)
+    edited = path.read_bytes()
+    solution = read(solutions / "01_explore.ipynb")
+    solution.cells[0].source += "\nA new sentence."
+    nbformat.write(solution, solutions / "01_explore.ipynb")
+    capsys.readouterr()
+    assert student.main([]) == 0
+    backups = list((notebooks / "backup").glob("01_explore.*.ipynb"))
+    assert len(backups) == 1 and backups[0].read_bytes() == edited
+    assert f"kept your work: {path} -> {backups[0]}" in capsys.readouterr().out
+    assert read(path).cells[0].source.endswith("A new sentence.")
+
+
+def test_main_leaves_an_invalid_notebook_alone_and_regenerates_the_others(kit, capsys):
+    solutions, notebooks = kit
+    student.main([])
+    broken = notebooks / "01_explore.ipynb"
+    broken.write_text('{"cells": [ half a notebook')
+    for path in solutions.glob("*.ipynb"):  # both solutions change: both student notebooks are stale
+        nb = read(path)
+        nb.cells.append(new_markdown_cell("One more thing."))
+        nbformat.write(nb, path)
+    capsys.readouterr()
+    assert student.main([]) == 1
+    out = capsys.readouterr().out
+    assert f"left alone: {broken} is not a valid notebook" in out
+    assert broken.read_text() == '{"cells": [ half a notebook'
+    assert read(notebooks / "02_more.ipynb").cells[-1].source == "One more thing."
+    assert f"wrote {notebooks / '02_more.ipynb'}" in out
+
+
+def test_main_records_what_it_wrote(kit):
+    solutions, notebooks = kit
+    student.main([])
+    record = student.read_record(notebooks)
+    assert sorted(record) == ["01_explore.ipynb", "02_more.ipynb"]
+    assert student.is_unchanged(notebooks / "02_more.ipynb", record)
+    (notebooks / "02_more.ipynb").write_text((notebooks / "02_more.ipynb").read_text() + " ")
+    assert not student.is_unchanged(notebooks / "02_more.ipynb", record)
+    (solutions / "02_more.ipynb").unlink()  # a notebook removed from the series leaves the record
+    student.main([])
+    assert sorted(student.read_record(notebooks)) == ["01_explore.ipynb"]
+
+
+def test_main_writes_atomically(kit, monkeypatch):
+    """A write that fails half-way leaves the old notebook whole (helpers.files.atomic_write)."""
+    solutions, notebooks = kit
+    student.main([])
+    before = (notebooks / "02_more.ipynb").read_bytes()
+    nb = read(solutions / "02_more.ipynb")
+    nb.cells.append(new_markdown_cell("changed"))
+    nbformat.write(nb, solutions / "02_more.ipynb")
+    calls = []
+    monkeypatch.setattr(student, "atomic_write", lambda path, data: calls.append(path) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        student.main([])
+    assert calls and (notebooks / "02_more.ipynb").read_bytes() == before
