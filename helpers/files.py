@@ -66,6 +66,34 @@ def atomic_write(path, data) -> None:
         tmp.write_bytes(data)
 
 
+def load_torch_file(path, format_mark: str, todo: str, error=ValueError, map_location="cpu") -> dict:
+    """The dict saved by ``torch.save`` in ``path``, read safely, that carries ``{"format": format_mark}``.
+
+    Safely: ``torch.load(weights_only=True)`` builds tensors and plain containers only, never objects whose
+    unpickling could run code. torch's own error then suggests ``weights_only=False``; the kit never repeats that
+    advice. An empty, truncated, foreign or code-carrying file raises ``error`` (the caller's error class) naming
+    the file and saying what to do (``todo``); a missing file ``FileNotFoundError``, an unreadable one ``OSError``."""
+    import torch  # here, so that the modules that only write files do not pay for importing torch
+
+    try:
+        state = torch.load(Path(path), map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
+    except (PermissionError, IsADirectoryError) as e:
+        raise OSError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
+    except EOFError:
+        raise error(f"{path} is empty or truncated, not a {format_mark} checkpoint; {todo}") from None
+    except Exception as e:      # UnpicklingError (also for a file that would run code), RuntimeError, OSError...
+        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading them "
+               "could run code from the file)") if "weights_only" in str(e) else \
+            f"it is truncated, damaged or not a torch file: {type(e).__name__}"
+        raise error(f"{path} is not a usable {format_mark} checkpoint ({why}); {todo}") from None
+    if not isinstance(state, dict) or state.get("format") != format_mark:
+        found = repr(state.get("format")) if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise error(f"{path} is not a {format_mark} checkpoint (format {found}); {todo}")
+    return state
+
+
 # ----------------------------------------------------------------------------------------------------
 # Output paths: never onto an input, never a file where a folder is expected
 # ----------------------------------------------------------------------------------------------------

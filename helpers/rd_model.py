@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .entropy import CdfTables, FactorizedDensity
-from .files import atomic_output
+from .files import atomic_output, load_torch_file
 
 STRIDE = 16                 # the latent is this many times smaller than the image on each side
 FORMAT = "helpers.rd_model/1"
@@ -220,21 +220,7 @@ def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
     file is an ``OSError``; an empty, truncated, foreign or code-carrying one a ``ValueError``; both name the file
     and what to do (torch's own advice to load unsafely is never repeated)."""
     todo = "use a shipped checkpoint (checkpoints/) or train one with tools/train_codec.py"
-    try:
-        ckpt = torch.load(Path(path), map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
-    except (PermissionError, IsADirectoryError) as e:
-        raise OSError(f"{path}: cannot read the checkpoint ({e.strerror})") from None
-    except EOFError:
-        raise ValueError(f"{path} is empty or truncated, not a {FORMAT} checkpoint; {todo}") from None
-    except Exception as e:      # UnpicklingError (also for a file that would run code), RuntimeError, OSError...
-        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading them "
-               "could run code from the file)") if "weights_only" in str(e) else \
-            f"torch cannot read it: {type(e).__name__}"
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint ({why}); {todo}") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise ValueError(f"{path} is not a {FORMAT} checkpoint (it lacks the format mark); {todo}")
+    ckpt = load_torch_file(path, FORMAT, todo)
     try:
         model = FactorizedPriorModel(**ckpt["config"])
         model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})

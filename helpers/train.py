@@ -52,7 +52,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import metrics
-from .files import atomic_output
+from .files import atomic_output, load_torch_file
 
 __all__ = ["History", "TrainingError", "CheckpointError", "fit", "evaluate", "load_checkpoint", "resolve_device",
            "target_inverse", "CHECKPOINT_FORMAT"]
@@ -254,23 +254,7 @@ def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> di
     """The dict that :func:`fit` saved in ``path``, read safely (``torch.load(weights_only=True)``).
     Raises :class:`CheckpointError` for anything else (``FileNotFoundError`` when there is no file)."""
     todo = "pass the path of a checkpoint that helpers.train.fit wrote, or retrain with fit(checkpoint=...)"
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} not found; {todo}") from None
-    except (PermissionError, IsADirectoryError):
-        raise                            # the system's message names the file and the problem
-    except EOFError:                     # an empty file
-        raise CheckpointError(f"{path} is empty, not a {CHECKPOINT_FORMAT} checkpoint; {todo}") from None
-    except Exception as e:               # UnpicklingError (also for code), RuntimeError (a damaged zip), OSError...
-        # torch's message suggests weights_only=False, which would run code from the file: never repeat it
-        why = ("it holds objects other than tensors and plain containers, which the kit never loads (loading "
-               "them could run code from the file)") if "weights_only" in str(e) else \
-            f"it is truncated, damaged or not a torch file: {type(e).__name__}"
-        raise CheckpointError(f"{path} is not a usable {CHECKPOINT_FORMAT} checkpoint ({why}); {todo}") from None
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        found = repr(state.get("format")) if isinstance(state, dict) else f"a {type(state).__name__}"
-        raise CheckpointError(f"{path} is not a {CHECKPOINT_FORMAT} checkpoint (format {found}); {todo}")
+    state = load_torch_file(path, CHECKPOINT_FORMAT, todo, error=CheckpointError, map_location=map_location)
     missing = [k for k in ("model_state", "history") if k not in state]
     if missing:
         raise CheckpointError(f"{path} is a damaged {CHECKPOINT_FORMAT} checkpoint (no {', '.join(missing)}); "
