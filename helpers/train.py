@@ -53,6 +53,7 @@ from tqdm.auto import tqdm
 
 from . import metrics
 from .files import atomic_output, load_torch_file
+from .models import build_model, evaluation_mode
 
 __all__ = ["History", "TrainingError", "CheckpointError", "fit", "evaluate", "load_checkpoint", "resolve_device",
            "target_inverse", "CHECKPOINT_FORMAT"]
@@ -190,24 +191,19 @@ def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 64, loss: str
 
 def _evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable, inverse: Callable,
               device: torch.device) -> dict[str, float]:
-    was_training = model.training
-    model.eval()
     total, count, psnrs, ssims = 0.0, 0, [], []
-    try:
-        with torch.no_grad():
-            for x, y in loader:
-                x, y = x.to(device), y.to(device)
-                out = model(x)
-                total += float(loss_fn(out, y, reduction="sum")) / y[0].numel()
-                count += y.shape[0]
-                if not math.isfinite(total):  # no metrics on NaN/inf pixels; the caller reports the loss
-                    return {"loss": total, "psnr": math.nan, "ssim": math.nan}
-                out01 = inverse(out.cpu()).clamp(0, 1)  # metrics on CPU (SSIM is scikit-image's)
-                y01 = inverse(y.cpu()).clamp(0, 1)
-                psnrs += metrics.torch_psnr(out01, y01, reduction="none").tolist()
-                ssims += metrics.ssim(out01, y01, reduction="none")
-    finally:
-        model.train(was_training)
+    with evaluation_mode(model), torch.no_grad():       # the model's previous mode comes back afterwards
+        for x, y in loader:
+            x, y = x.to(device), y.to(device)
+            out = model(x)
+            total += float(loss_fn(out, y, reduction="sum")) / y[0].numel()
+            count += y.shape[0]
+            if not math.isfinite(total):  # no metrics on NaN/inf pixels; the caller reports the loss
+                return {"loss": total, "psnr": math.nan, "ssim": math.nan}
+            out01 = inverse(out.cpu()).clamp(0, 1)  # metrics on CPU (SSIM is scikit-image's)
+            y01 = inverse(y.cpu()).clamp(0, 1)
+            psnrs += metrics.torch_psnr(out01, y01, reduction="none").tolist()
+            ssims += metrics.ssim(out01, y01, reduction="none")
     if count == 0:
         raise ValueError("the validation data is empty")
     return {"loss": total / count, "psnr": sum(psnrs) / count, "ssim": sum(ssims) / count}
@@ -510,8 +506,6 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
     if model is None:
         if state.get("model_config") is None:
             raise CheckpointError(f"{path} stores no model config (the model had no .config): pass model=")
-        from .models import build_model  # models sits beside train; imported here to keep train's imports light
-
         model = build_model(state["model_config"])
     try:
         model.load_state_dict(state["model_state"])
