@@ -61,6 +61,13 @@ def read(path):
     return nbformat.read(path, as_version=4)
 
 
+def change_the_solution(solutions):
+    """The teacher adds a sentence to the first cell of 01's solution (its student version is then stale)."""
+    solution = read(solutions / "01_explore.ipynb")
+    solution.cells[0].source += "\nA new sentence."
+    nbformat.write(solution, solutions / "01_explore.ipynb")
+
+
 # ------------------------------------------------------------------------------------------------ replace_solutions
 def test_replace_solutions_keeps_everything_but_the_answer_and_indents_the_stub():
     assert replace_solutions(PSNR_SOLUTION, student.CODE_STUB) == PSNR_STUB
@@ -219,10 +226,7 @@ def test_main_backs_up_student_work_before_regenerating(kit, capsys):
     student.main([])
     path = write_student(kit, answer_replacing_the_stub)
     worked = path.read_bytes()
-    # the teacher changes the solution: the student notebook must be regenerated
-    solution = read(solutions / "01_explore.ipynb")
-    solution.cells[0].source += "\nA new sentence."
-    nbformat.write(solution, solutions / "01_explore.ipynb")
+    change_the_solution(solutions)  # the student notebook must be regenerated
     capsys.readouterr()
     assert student.main([]) == 0
     out = capsys.readouterr().out
@@ -372,9 +376,7 @@ def test_main_backs_up_any_change_a_student_made(kit, capsys, edit):
     edit(nb)
     nbformat.write(nb, path)
     edited = path.read_bytes()
-    solution = read(solutions / "01_explore.ipynb")
-    solution.cells[0].source += "\nA new sentence."
-    nbformat.write(solution, solutions / "01_explore.ipynb")
+    change_the_solution(solutions)
     capsys.readouterr()
     assert student.main([]) == 0
     backups = list((notebooks / "backup").glob("01_explore.*.ipynb"))
