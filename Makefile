@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m helpers.run
+	$(PY) -m tools.run
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -37,10 +37,10 @@ bench: $(STAMP)
 	@for b in benchmarks/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
 
 student: $(STAMP)
-	$(PY) -m helpers.student
+	$(PY) -m tools.student
 
 course: $(STAMP)
-	$(PY) -m helpers.course
+	$(PY) -m tools.course
 
 clean:
 	rm -rf $(VENV) data/sample data/cache runs

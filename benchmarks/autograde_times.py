@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/autograde_times.py -f params/autograde_quick.yaml   # the quick settings
     .venv/bin/python benchmarks/autograde_times.py --only 01 02    # some notebooks
 
-Writes a course folder (helpers.course) under runs/autograde/<timestamp>/, releases every notebook
+Writes a course folder (tools.course) under runs/autograde/<timestamp>/, releases every notebook
 (`nbgrader generate_assignment`), submits the solutions as student "bench", autogrades each notebook
 (`nbgrader autograde`, one process per notebook, timed) and checks that every check cell got full marks.
 Prints one line per notebook (seconds, points), the load average before and after, and last
@@ -21,7 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import course, paths, run  # noqa: E402
+from helpers import paths  # noqa: E402
+from tools import course, run
 
 BIN = Path(sys.executable).parent
 

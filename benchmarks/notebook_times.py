@@ -16,7 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import paths, run  # noqa: E402
+from helpers import paths  # noqa: E402
+from tools import run
 
 
 def main():

@@ -32,14 +32,13 @@ Real compression (notebook 08, the codec command line)
     rd_model  a rate-distortion autoencoder (factorized prior, GDN) and its training steps
     bdrate    Bjontegaard delta rate between two rate-distortion curves
     codec     the kit's image codec: byte-stream format, compress/decompress (python -m helpers.codec)
-    evaluate  JPEG, WebP and the kit's codec on a folder of images with real bytes (python -m helpers.evaluate)
+    rd_curves JPEG, WebP and the kit's codec on images with real bytes: rate-distortion rows, curves, BD-rates
 
-Tools around the notebooks
-    run       the kit's main job, `make run`: the whole series and a report (python -m helpers.run)
-    kernel    the Jupyter kernel run and sweep execute notebooks in
-    report    report.md / report.html from the notebooks' metrics and figures
-    sweep     instructors' papermill sweeps over a grid of parameters (python -m helpers.sweep)
-    student   generates notebooks/ from solutions/ (`make student`)
+What a notebook keeps (every notebook's last cells)
+    record    its key metrics (metrics.json) and figures (PNG) in its output folder, for the report and sweeps
+
+Instructors' and maintainers' commands (run, sweep, student, course, evaluate_codecs, the report) live in the
+sibling package ``tools``: they call helpers, helpers never imports them.
 """
 
 __version__ = "0.1.0"

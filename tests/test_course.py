@@ -1,4 +1,4 @@
-"""helpers.course and the nbgrader round trip, proven with nbgrader's own commands: a course folder is written,
+"""tools.course and the nbgrader round trip, proven with nbgrader's own commands: a course folder is written,
 `nbgrader generate_assignment` releases every notebook of the series (no solution, no hidden test, equal to the
 kit's student versions), and `nbgrader autograde` gives 0 to an unedited release, full marks to the solution and
 exactly the right exercise's points to a half-done submission (notebook 02, at small injected parameters).
@@ -14,8 +14,9 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import course, paths, student
-from helpers.run import RunError
+from helpers import paths
+from tools import course, student
+from tools.run import RunError
 
 BIN = Path(sys.executable).parent
 SOLUTIONS = sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))

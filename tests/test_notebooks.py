@@ -10,7 +10,8 @@ import nbformat
 import papermill
 import pytest
 
-from helpers import checks, paths, student
+from helpers import checks, paths
+from tools import student
 
 SOLUTIONS = sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
 SHARED_NAMES = {"data_dir": "str", "output_dir": "str"}

@@ -235,7 +235,7 @@ def test_papermill_stops_a_real_notebook_on_an_unknown_parameter(tmp_path):
     import nbformat
     import papermill
 
-    from helpers import kernel
+    from tools import kernel
 
     notebook = paths.SOLUTIONS_DIR / "02_preprocess.ipynb"
     run = dict(kernel_name=kernel.kernel_name(), config=kernel.kernel_config(), cwd=str(notebook.parent),

@@ -1,4 +1,4 @@
-"""helpers.run: the notebook series under papermill, parameter files filtered per notebook, --only, --summary-only,
+"""tools.run: the notebook series under papermill, parameter files filtered per notebook, --only, --summary-only,
 timings.json and the report. Tiny fixture notebooks in tmp_path stand in for solutions/.
 
 Pointing it elsewhere: solution_notebooks() reads helpers.paths.SOLUTIONS_DIR when called, and run_series() and
@@ -14,13 +14,14 @@ import papermill
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from helpers import data, paths, report, run
-from helpers.run import RunError, new_run_dir, parameters_for, read_parameter_file, run_series, solution_notebooks
+from helpers import data, paths
+from tools import report, run
+from tools.run import RunError, new_run_dir, parameters_for, read_parameter_file, run_series, solution_notebooks
 
 ALPHA_BODY = """import os, pathlib
-from helpers import report
+from helpers import record
 out = pathlib.Path(output_dir)
-report.save_metrics(out, {"size": size, "label": label, "cwd": os.getcwd()})
+record.save_metrics(out, {"size": size, "label": label, "cwd": os.getcwd()})
 (out / "figure.png").write_bytes(b"not really a png")"""
 
 
@@ -228,7 +229,7 @@ def test_main_with_no_solution_notebooks(tmp_path, fake_dataset, no_new_runs, mo
 def test_the_full_size_parameter_file_fits_every_notebook(tmp_path):
     """params/full_size.yaml names only parameters the notebooks declare, with values of the declared types
     (a typo there would only surface hours into a GPU run)."""
-    from helpers import sweep
+    from tools import sweep
 
     values = run.read_parameter_file(paths.REPO_ROOT / "params" / "full_size.yaml")
     sections = {k for k, v in values.items() if isinstance(v, dict)}
@@ -250,7 +251,7 @@ def test_notebooks_run_in_the_kits_own_kernel_when_it_is_installed(monkeypatch):
 
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
-    from helpers import kernel
+    from tools import kernel
 
     try:
         spec = KernelSpecManager().get_kernel_spec(kernel.KIT_KERNEL)
@@ -264,7 +265,7 @@ def test_notebooks_run_in_the_kits_own_kernel_when_it_is_installed(monkeypatch):
 
 
 def test_make_setup_installs_the_kits_kernel():
-    from helpers import kernel
+    from tools import kernel
 
     makefile = (paths.REPO_ROOT / "Makefile").read_text()
     assert f"ipykernel install --sys-prefix --name {kernel.KIT_KERNEL}" in makefile
@@ -276,7 +277,7 @@ def test_a_notebook_runs_in_the_kits_kernel_without_the_tcp_warning(tmp_path, ca
     import os
     import sys
 
-    from helpers import kernel
+    from tools import kernel
 
     nb = new_notebook(cells=[new_code_cell("import sys\nprint(sys.executable)")])
     nbformat.write(nb, tmp_path / "a.ipynb")

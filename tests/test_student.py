@@ -1,4 +1,4 @@
-"""helpers.student: student notebooks generated from solutions, outputs cleared, student work backed up, --check.
+"""tools.student: student notebooks generated from solutions, outputs cleared, student work backed up, --check.
 Everything runs on tiny synthetic notebooks in tmp_path; the real solutions/ and notebooks/ are never touched."""
 
 import json
@@ -8,8 +8,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from helpers import student
-from helpers.student import MarkerError, clean, make_student, replace_solutions
+from tools import student
+from tools.student import MarkerError, clean, make_student, replace_solutions
 
 PSNR_SOLUTION = """import numpy as np
 

@@ -1,4 +1,4 @@
-"""helpers.sweep: name and value checks, run ids, a small grid with a failing value, resume (also after kill -9),
+"""tools.sweep: name and value checks, run ids, a small grid with a failing value, resume (also after kill -9),
 timeouts, the Dask path and the aggregated results. The notebooks are tiny fixtures written here (no torch, no
 data); each run still starts a kernel (1-3 s on a busy 2-core machine), so the grids stay small."""
 
@@ -17,8 +17,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from helpers import sweep
-from helpers.sweep import SweepError, convert, main, make_run_id, plan_sweep, rebuild_results, split_values
+from tools import sweep
+from tools.sweep import SweepError, convert, main, make_run_id, plan_sweep, rebuild_results, split_values
 
 PARAMS = '''from typing import Optional
 x: int = 1  # the input
@@ -32,11 +32,11 @@ output_dir: str = ""  # where metrics.json goes
 '''
 
 BODY = '''import time
-from helpers import report
+from helpers import record
 if x < 0:
     raise ValueError(f"x must be >= 0, got {x}")
 time.sleep(delay)
-report.save_metrics(output_dir, {"y": x * scale, "mode": mode, "nested": {"sq": x * x}, "n_sizes": len(sizes)})
+record.save_metrics(output_dir, {"y": x * scale, "mode": mode, "nested": {"sq": x * x}, "n_sizes": len(sizes)})
 '''
 
 
@@ -345,7 +345,7 @@ def test_resume_after_kill_9_loses_no_finished_run(notebook, tmp_path):
     psutil = pytest.importorskip("psutil")
     out = tmp_path / "out"
     argv = [str(notebook), "--grid", "x=1,2,3", "--grid", "delay=1.5", "--out", str(out), "--no-progress"]
-    proc = subprocess.Popen([sys.executable, "-m", "helpers.sweep", *argv], stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([sys.executable, "-m", "tools.sweep", *argv], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, cwd=Path(sweep.__file__).parent.parent)
     try:
         deadline = time.monotonic() + 120

@@ -1,8 +1,8 @@
 """An nbgrader course folder made from the solutions: one command, then nbgrader's own commands.
 
-    python -m helpers.course                       # writes course/ (`make course`)
-    python -m helpers.course --out ~/teaching/nic  # somewhere else
-    python -m helpers.course -f params/autograde_quick.yaml   # autograde at small settings (see below)
+    python -m tools.course                       # writes course/ (`make course`)
+    python -m tools.course --out ~/teaching/nic  # somewhere else
+    python -m tools.course -f params/autograde_quick.yaml   # autograde at small settings (see below)
 
 The folder holds what nbgrader reads::
 
@@ -12,12 +12,12 @@ The folder holds what nbgrader reads::
 
 One assignment per notebook: a class works through the series a notebook at a time, each notebook runs on its
 own, and the gradebook then shows one grade per notebook. The solutions carry nbgrader's cell metadata (written by
-`python -m helpers.student`), so `nbgrader generate_assignment 03_baseline` releases the student version.
+`python -m tools.student`), so `nbgrader generate_assignment 03_baseline` releases the student version.
 
 Autograde runs each submission top to bottom at the notebook's stored defaults (05-08 train for minutes). The
 checks build their own inputs and do not depend on training, so a class can be graded at small settings instead:
 `InjectParameters` (a preprocessor run just before nbgrader executes a notebook) reads autograde_parameters.yaml,
-a file shaped like `python -m helpers.run -f` takes (top-level names to every notebook that declares them, a mapping
+a file shaped like `python -m tools.run -f` takes (top-level names to every notebook that declares them, a mapping
 under a notebook's name to that one), and inserts papermill's `injected-parameters` cell after the parameters cell.
 
 Nothing an instructor may have edited is overwritten: a file that exists and differs from what this command would
@@ -34,19 +34,20 @@ from nbgrader.converters import Autograde
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Unicode
 
-from helpers import paths, run
+from helpers import paths
+from tools import run
 from helpers.files import atomic_write
 
 COURSE_DIR = paths.REPO_ROOT / "course"
 PARAMETERS_NAME = "autograde_parameters.yaml"
 
 CONFIG = '''\
-# nbgrader settings of the neural image compression course, written by `python -m helpers.course`.
+# nbgrader settings of the neural image compression course, written by `python -m tools.course`.
 # Run nbgrader from this folder: nbgrader generate_assignment 03_baseline, nbgrader autograde 03_baseline, ...
 from pathlib import Path
 
-from helpers.course import autograde_preprocessors
-from helpers.kernel import kernel_name
+from tools.course import autograde_preprocessors
+from tools.kernel import kernel_name
 
 c = get_config()  # noqa: F821 (nbgrader provides it)
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
@@ -61,9 +62,9 @@ c.InjectParameters.parameters_file = str(Path(__file__).resolve().parent / "{par
 '''
 
 DEFAULT_PARAMETERS = '''\
-# Parameters nbgrader's autograde gives each notebook, inserted after its parameters cell (helpers.course).
+# Parameters nbgrader's autograde gives each notebook, inserted after its parameters cell (tools.course).
 # Empty: every submission runs at the notebook's stored defaults. For a quick autograde of a whole class:
-#   python -m helpers.course --force -f params/autograde_quick.yaml    (from the kit's folder)
+#   python -m tools.course --force -f params/autograde_quick.yaml    (from the kit's folder)
 # Top-level names go to every notebook that declares them; a mapping under a notebook's name to that one only.
 {}
 '''
@@ -78,7 +79,7 @@ class InjectParameters(NbGraderPreprocessor):
 
     No file, or no value for this notebook: the notebook is left as it is (it runs at its stored defaults)."""
 
-    parameters_file = Unicode("", help="YAML file of parameters (helpers.run's shape); empty: none").tag(config=True)
+    parameters_file = Unicode("", help="YAML file of parameters (tools.run's shape); empty: none").tag(config=True)
 
     def preprocess(self, nb, resources):
         if not self.parameters_file or not Path(self.parameters_file).is_file():
@@ -136,7 +137,7 @@ def write_course(out, parameters_text=None, force=False, solutions_dir=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.course", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.course", description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", default=str(COURSE_DIR), help="course folder (default: course/ in the kit)")
     parser.add_argument("-f", "--parameters", metavar="YAML",
                         help=f"copy this parameter file to the course's {PARAMETERS_NAME} (autograde's settings)")

@@ -1,10 +1,10 @@
 """The kit's main job (`make run`): the dataset's summary, then the whole notebook series, then a report.
 
-    python -m helpers.run                          # every solution notebook, stored defaults
-    python -m helpers.run --only 01 04             # some notebooks (by number or name)
-    python -m helpers.run -f params/full_size.yaml # the course's full-size settings (for a GPU)
-    python -m helpers.run --summary-only           # build or find the dataset and print its summary
-    python -m helpers.run --out /scratch/runs      # the run's folder under another folder than runs/
+    python -m tools.run                          # every solution notebook, stored defaults
+    python -m tools.run --only 01 04             # some notebooks (by number or name)
+    python -m tools.run -f params/full_size.yaml # the course's full-size settings (for a GPU)
+    python -m tools.run --summary-only           # build or find the dataset and print its summary
+    python -m tools.run --out /scratch/runs      # the run's folder under another folder than runs/
 
 Each notebook runs with papermill in its own kernel into ``runs/<timestamp>/``: the executed notebook
 ``<name>.ipynb`` and a folder ``<name>/`` (its ``output_dir``) with its figures and ``metrics.json``. A run never
@@ -30,9 +30,10 @@ from pathlib import Path
 
 import yaml
 
-from helpers import data, paths, report
+from helpers import data, paths
+from tools import report
 from helpers.files import OutputError, atomic_write, check_not_input, check_output_folder
-from helpers.kernel import kernel_config, kernel_name
+from tools.kernel import kernel_config, kernel_name
 
 
 class RunError(ValueError):
@@ -123,7 +124,7 @@ def run_series(notebooks, file_values, run_dir):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.run", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", nargs="+", default=(), metavar="NOTEBOOK", help="notebooks by number or name")
     parser.add_argument("-f", "--parameters", metavar="YAML", help="parameter file (see this module's docstring)")
     parser.add_argument("--summary-only", action="store_true", help="only print the dataset's summary")

@@ -1,8 +1,8 @@
 """Instructors' sweeps: run one notebook over a grid of parameters, each combination its own papermill run.
 
-    python -m helpers.sweep solutions/04_conv_model.ipynb --grid latent_dim=16,64,256 --grid epochs=5
-    python -m helpers.sweep solutions/04_conv_model.ipynb -f sweeps/04_conv_model.latent_dim.yaml --jobs 2
-    python -m helpers.sweep NOTEBOOK --grid lr=1e-3,3e-3 --scheduler tcp://HOST:8786
+    python -m tools.sweep solutions/04_conv_model.ipynb --grid latent_dim=16,64,256 --grid epochs=5
+    python -m tools.sweep solutions/04_conv_model.ipynb -f sweeps/04_conv_model.latent_dim.yaml --jobs 2
+    python -m tools.sweep NOTEBOOK --grid lr=1e-3,3e-3 --scheduler tcp://HOST:8786
 
 Before anything runs, every name is checked against the notebook's `parameters` cell (papermill.inspect_notebook)
 and every value is converted to the parameter's annotated type: an unknown name or a bad value is an error that
@@ -12,7 +12,7 @@ runs/sweeps/<notebook name>):
     DIR/results.csv                  one row per run: parameters, status (ok/failed), error, metrics, seconds
     DIR/plot_<notebook>_vs_<names>.png   each metric against each swept parameter
     DIR/<run id>/<notebook>.ipynb    the executed notebook (with the traceback when the run failed)
-    DIR/<run id>/metrics.json        the notebook's key metrics (helpers.report.save_metrics into its output_dir)
+    DIR/<run id>/metrics.json        the notebook's key metrics (helpers.record.save_metrics into its output_dir)
     DIR/<run id>/runner.log          what the run printed outside the notebook (warnings, papermill)
     DIR/<run id>/result.json         written last, atomically: a run folder with it is a finished run
     DIR/<run id>/.sweep-files        the files the sweep wrote, or saw its run write, in that folder
@@ -62,7 +62,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from helpers import paths, report     # light modules only: every run's process imports this one
+from helpers import paths, record     # light modules only: every run's process imports this one
 from helpers.files import OutputError, atomic_output, atomic_write, check_output_folder, is_same_or_inside
 
 OUTPUT_PARAM = "output_dir"     # the notebook parameter each run's folder is given to
@@ -222,7 +222,7 @@ class Sweep:
     grid: dict          # name -> list of (converted) values
     runs: list
     out: Path
-    kernel: str         # the Jupyter kernel every run uses (helpers.run's, as `make run`)
+    kernel: str         # the Jupyter kernel every run uses (tools.run's, as `make run`)
 
     @property
     def swept(self):
@@ -261,8 +261,8 @@ def make_run_id(params):
 
 def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     """Check every name and value and list the runs. Nothing is executed or written."""
-    from helpers.kernel import kernel_name
-    from helpers.run import RunError, read_parameter_file   # here: helpers.run imports torch
+    from tools.kernel import kernel_name
+    from tools.run import RunError, read_parameter_file   # here: tools.run imports torch
 
     notebook = Path(notebook).resolve()
     out = (Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem).resolve()
@@ -448,7 +448,7 @@ def _run_child():
     _skip_slow_import()
     import papermill
 
-    from helpers.kernel import kernel_config
+    from tools.kernel import kernel_config
 
     try:
         papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"],
@@ -463,7 +463,7 @@ def _run_child():
         sys.exit(1)
 
 
-_CHILD = "from helpers.sweep import _run_child; _run_child()"
+_CHILD = "from tools.sweep import _run_child; _run_child()"
 
 
 class Runner:
@@ -502,7 +502,7 @@ class Runner:
                     self.live.discard(child)
         if self.stopping.is_set():
             return None
-        metrics, metrics_error = _read_metrics(run_dir / report.METRICS_FILE)
+        metrics, metrics_error = _read_metrics(run_dir / record.METRICS_FILE)
         return {"status": "failed" if error or metrics_error else "ok", "error": error or metrics_error,
                 "metrics": metrics, "seconds": round(time.time() - started, 2), "host": socket.gethostname()}
 
@@ -551,7 +551,7 @@ def _kill_with_children(process):
 def _own_files(notebook_name):
     """The files the sweep itself writes in every run folder (the notebook's metrics.json included: the sweep
     reads it as the run's outcome, so a stale one must not survive a redo)."""
-    return [LOG_FILE, notebook_name, report.METRICS_FILE, RESULT_FILE]
+    return [LOG_FILE, notebook_name, record.METRICS_FILE, RESULT_FILE]
 
 
 def _recorded(run_dir):
@@ -804,8 +804,8 @@ def plot_results(sweep, results, max_metrics=12):
 # -- command line -----------------------------------------------------------------------------------------------
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.sweep", description=__doc__.split("\n\n")[0],
-                                     epilog="See the module's docstring (pydoc helpers.sweep) for the file layout.")
+    parser = argparse.ArgumentParser(prog="python -m tools.sweep", description=__doc__.split("\n\n")[0],
+                                     epilog="See the module's docstring (pydoc tools.sweep) for the file layout.")
     parser.add_argument("notebook", help="the notebook (.ipynb) to run")
     parser.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
                         help="values of one parameter (repeat for more; lists as [8],[8,32])")

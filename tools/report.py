@@ -1,7 +1,7 @@
 """The report of a `make run`: one page that gathers every notebook's key metrics and figures.
 
 Each notebook writes into its output folder a ``metrics.json`` (a flat mapping of names to numbers or strings)
-and its key figures as PNG files (see :func:`save_metrics` and :func:`save_figure`, which the notebooks call).
+and its key figures as PNG files (``helpers.record``: :func:`save_metrics` and :func:`save_figure`).
 :func:`write_report` reads them from a run folder and writes ``report.md`` and ``report.html`` beside them.
 """
 
@@ -9,33 +9,8 @@ import html
 import json
 from pathlib import Path
 
-from .files import atomic_output, atomic_write
-
-METRICS_FILE = "metrics.json"
-
-
-def save_metrics(output_dir, metrics):
-    """Write `metrics` (a flat dict) to output_dir/metrics.json atomically and say where (returns None, so a
-    notebook cell ending with it shows only that line).
-
-    An existing metrics.json is kept as metrics.previous.json (and the notebook says so), never lost silently.
-    The new text is made before anything is touched, and each file is written atomically (``helpers.files``): a
-    failed write leaves the previous metrics.json as it was."""
-    text = json.dumps(metrics, indent=2, sort_keys=True, default=float) + "\n"
-    output_dir = Path(output_dir)
-    path = output_dir / METRICS_FILE
-    if path.exists():
-        atomic_write(output_dir / "metrics.previous.json", path.read_bytes())
-        print(f"note: the previous {path} was kept as metrics.previous.json")
-    atomic_write(path, text)
-    print(f"key metrics saved to {path}")
-
-
-def save_figure(fig, output_dir, name):
-    """Save a matplotlib figure as output_dir/<name>.png (150 dpi) for the report. Returns None, so that a
-    notebook cell ending with it shows the figure and nothing else."""
-    with atomic_output(Path(output_dir) / f"{name}.png") as tmp:
-        fig.savefig(tmp, dpi=150, bbox_inches="tight")
+from helpers.files import atomic_write
+from helpers.record import METRICS_FILE
 
 
 def _format(value):

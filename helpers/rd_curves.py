@@ -1,64 +1,34 @@
-"""Rate-distortion evaluation: JPEG, WebP and the kit's codec on a folder of images, each with real bytes.
+"""Rate-distortion curves of JPEG, WebP and the kit's codec on images, each measured with real bytes.
 
-    python -m helpers.evaluate --images DIR --out DIR [--checkpoint CKPT ...] [--force]
+* :func:`evaluate_images`: every image through JPEG and WebP over a quality sweep (Pillow, through
+  ``helpers.metrics.quality_sweep``: bytes of the encoded buffer; JPEG with ``optimize=True`` and 4:2:0 chroma)
+  and through each of the kit's codecs (``helpers.codec``: bytes of the real stream, then decoded to measure
+  quality). One row per (image, codec, setting): ``image, codec, setting, bytes, bpp, psnr, ssim, width, height``.
+* :func:`mean_curves`: per codec, bpp/PSNR/SSIM averaged over the images per setting (per image first, as
+  CompressAI does).
+* :func:`summarize` and :func:`summary_text`: the Bjontegaard delta rate of each codec against JPEG on the mean
+  curves over the PSNR range where both have points (``helpers.bdrate``), per-image BD-rates, the PSNR at
+  0.25 bpp and the lowest bit rate each codec reaches.
 
-For every image in ``DIR`` (PNG, JPEG, BMP, TIFF, ... any size; read by ``helpers.data.read_image``):
-
-* JPEG and WebP through Pillow over a quality sweep (``helpers.metrics.quality_sweep``: bytes of the encoded
-  buffer; JPEG with ``optimize=True`` and 4:2:0 chroma);
-* the kit's codec (``helpers.codec``) once per checkpoint -- each shipped checkpoint is one lambda, so one
-  setting -- with bytes from the real stream, which is then decoded to measure quality.
-
-Writes into ``--out``:
-
-* ``rd.csv``: one row per (image, codec, setting): ``image, codec, setting, bytes, bpp, psnr, ssim, width,
-  height``; codec is ``jpeg``, ``webp`` or ``kit``; setting is the quality, or the checkpoint's name;
-* ``rd.png``: mean bpp against mean PSNR and SSIM per codec (each setting averaged over the images, per image
-  first, as CompressAI does);
-* ``summary.json`` and ``summary.txt``: the mean curves, the Bjontegaard delta rate of each codec against JPEG
-  on the mean curves over the PSNR range where both have points (``helpers.bdrate``), per-image BD-rates, the
-  PSNR at 0.25 bpp and the lowest bit rate each codec reaches.
-
-``--out`` is refused when it already holds results, unless ``--force``; at once when it is an existing file, or
-``--images`` itself or a folder inside it (the next run would score its own plots), even with ``--force``. Each
-file is written atomically (``helpers.files``): a failed or interrupted write leaves the previous file as it was.
+Notebook 08 calls these on the validation photographs; ``python -m tools.evaluate_codecs`` on a folder of images.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
 import math
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 from . import bdrate
-from .files import OutputError, atomic_output, atomic_write, check_not_input, check_output_folder
 
 JPEG_QUALITIES = (1, 2, 3, 5, 8, 10, 15, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 WEBP_QUALITIES = (1, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 COLUMNS = ("image", "codec", "setting", "bytes", "bpp", "psnr", "ssim", "width", "height")
-RESULT_FILES = ("rd.csv", "rd.png", "summary.json", "summary.txt")
 KIT = "kit"
 REFERENCE = "jpeg"
 TARGET_BPP = 0.25
 
-
-def list_images(folder) -> list[Path]:
-    """The image files directly in ``folder`` (by suffix, case-insensitive), sorted by name."""
-    from .data import IMAGE_SUFFIXES
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder} is not a folder")
-    files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise FileNotFoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    return files
 
 
 def _kit_row(codec, image: np.ndarray) -> dict:
@@ -109,20 +79,6 @@ def evaluate_images(images, names, kit_codecs=None, jpeg_qualities=JPEG_QUALITIE
                     bar.update()
     return [{k: row[k] for k in COLUMNS} for row in rows]
 
-
-def evaluate(images, checkpoints, jpeg_qualities=JPEG_QUALITIES, webp_qualities=WEBP_QUALITIES,
-             progress: bool = True) -> list[dict]:
-    """Rows of rd.csv for ``images`` (a list of paths); ``checkpoints``: paths of the kit's codec settings."""
-    from .codec import Codec
-
-    codecs = [Codec.load(c) for c in checkpoints]
-    return evaluate_images(list(images), [Path(path).name for path in images], {KIT: codecs}, jpeg_qualities,
-                           webp_qualities, progress)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Summary
-# ----------------------------------------------------------------------------------------------------
 
 def mean_curves(rows) -> dict[str, dict[str, list]]:
     """Per codec: settings in their order of appearance, and bpp/psnr/ssim averaged over images per setting."""
@@ -208,81 +164,3 @@ def summary_text(summary: dict) -> str:
                      + (f" (over {ov[0]:.2f}..{ov[1]:.2f} dB)" if ov else " (no overlap)"))
         lines.append(line)
     return "\n".join(lines) + "\n"
-
-
-def plot(summary: dict, path) -> None:
-    from matplotlib.figure import Figure     # no pyplot: works the same under any backend, leaks no figure
-
-    from .plots import plot_rd
-    curves = {}
-    for codec, e in summary["codecs"].items():
-        label = codec if codec == summary["reference"] or e.get("bd_rate_percent") is None else \
-            f"{codec} (BD-rate {e['bd_rate_percent']:+.1f} %)"
-        curves[label] = e["curve"]
-    fig = Figure(figsize=(11, 4.2))
-    axes = fig.subplots(1, 2)
-    n = len(summary["images"])
-    plot_rd(curves, "psnr", ax=axes[0], title=f"PSNR, mean of {n} image(s)")
-    plot_rd(curves, "ssim", ax=axes[1], title=f"SSIM, mean of {n} image(s)")
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Command line
-# ----------------------------------------------------------------------------------------------------
-
-def write_results(rows, out: Path) -> dict:
-    """rd.csv, summary.json, summary.txt and rd.png in ``out``, each written atomically."""
-    table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=COLUMNS)
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    summary = summarize(rows)
-    atomic_write(out / "rd.csv", table.getvalue())
-    atomic_write(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-    atomic_write(out / "summary.txt", summary_text(summary))
-    plot(summary, out / "rd.png")
-    return summary
-
-
-def main(argv=None) -> int:
-    from .codec import shipped_checkpoints
-    p = argparse.ArgumentParser(prog="python -m helpers.evaluate", description=__doc__.split("\n\n")[0])
-    p.add_argument("--images", required=True, type=Path, help="folder of images (PNG, JPEG, BMP, TIFF, ...)")
-    p.add_argument("--out", required=True, type=Path, help="folder for rd.csv, rd.png, summary.json/.txt")
-    p.add_argument("--checkpoint", nargs="+", default=None,
-                   help="the kit's codec checkpoints (default: all shipped ones in checkpoints/)")
-    p.add_argument("--jpeg-qualities", type=int, nargs="+", default=list(JPEG_QUALITIES))
-    p.add_argument("--webp-qualities", type=int, nargs="+", default=list(WEBP_QUALITIES))
-    p.add_argument("--force", action="store_true", help="overwrite results already in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = p.parse_args(argv)
-    try:                                        # before any work: a file in the way, or --out among the inputs
-        check_output_folder(args.out)
-        check_not_input(args.out, [args.images, *(args.checkpoint or [])], "--out")
-    except OutputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    existing = [name for name in RESULT_FILES if (args.out / name).exists()]
-    if existing and not args.force:
-        print(f"error: {args.out} already holds results ({', '.join(existing)}); pass --force to overwrite",
-              file=sys.stderr)
-        return 1
-    try:
-        images = list_images(args.images)
-        checkpoints = args.checkpoint if args.checkpoint is not None else shipped_checkpoints()
-        t0 = time.time()
-        rows = evaluate(images, checkpoints, args.jpeg_qualities, args.webp_qualities, not args.no_progress)
-        summary = write_results(rows, args.out)
-    except (ValueError, OSError) as e:        # DataError and CodecError are ValueErrors
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(summary_text(summary), end="")
-    print(f"wrote {', '.join(RESULT_FILES)} to {args.out} in {time.time() - t0:.0f}s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,10 +23,10 @@ state are removed from both versions, so committed notebooks stay small and diff
 The solutions also get nbgrader's cell metadata, derived from the cells so that it never drifts
 (`nbgrader_metadata`): a cell with solution markers is a solution cell, the check cell that follows a code
 exercise is an autograded test cell worth `POINTS`, the parameters cell and the setup cell after it are locked.
-The student versions carry no nbgrader metadata (grading is the release's business: see `helpers.course`).
+The student versions carry no nbgrader metadata (grading is the release's business: see `tools.course`).
 
-    python -m helpers.student            # regenerate notebooks/ from solutions/ (and clean solutions/)
-    python -m helpers.student --check    # exit 1 if a file is stale: notebooks/, or a solution's outputs/metadata
+    python -m tools.student            # regenerate notebooks/ from solutions/ (and clean solutions/)
+    python -m tools.student --check    # exit 1 if a file is stale: notebooks/, or a solution's outputs/metadata
 
 A student's work is never overwritten silently: a student notebook that differs in any way from what this
 command wrote last (recorded in notebooks/.generated.json) is first copied to notebooks/backup/ (git-ignored),
@@ -206,7 +206,7 @@ def expected_files(solutions_dir=SOLUTIONS_DIR, notebooks_dir=NOTEBOOKS_DIR):
 
 
 def stale_files(solutions_dir=SOLUTIONS_DIR, notebooks_dir=NOTEBOOKS_DIR):
-    """Paths whose content differs from what `python -m helpers.student` would write, plus student notebooks
+    """Paths whose content differs from what `python -m tools.student` would write, plus student notebooks
     that have no solution any more."""
     expected = expected_files(solutions_dir, notebooks_dir)
     stale = [p for p, text in expected.items() if not p.exists() or p.read_text() != text]
@@ -272,7 +272,7 @@ def back_up(path):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog="python -m helpers.student", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.student", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
     args = parser.parse_args(argv)
     if args.check:

@@ -1,0 +1,101 @@
+"""helpers.record: the metrics and figures a notebook saves into its output folder."""
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
+
+from helpers import record  # noqa: E402
+
+
+@pytest.fixture
+def figure():
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1, 2], [2, 0, 1])
+    yield fig
+    plt.close(fig)
+
+
+# ------------------------------------------------------------------------------------------------------- save_figure
+def test_save_figure_writes_a_png_and_returns_none(tmp_path, figure):
+    out = tmp_path / "new" / "folder"
+    assert record.save_figure(figure, out, "curves") is None
+    path = out / "curves.png"
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        width, height = image.size
+        dpi = image.info["dpi"]
+    assert dpi == pytest.approx((150, 150), abs=0.5)
+    # 2 x 1.5 inches at 150 dpi is 300 x 225, give or take what bbox_inches="tight" trims or adds
+    assert 200 < width < 400 and 150 < height < 300
+
+
+def test_save_figure_replaces_an_existing_figure(tmp_path, figure):
+    (tmp_path / "curves.png").write_bytes(b"old")
+    record.save_figure(figure, tmp_path, "curves")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# ------------------------------------------------------------------------------------------------------ save_metrics
+def test_save_metrics_writes_sorted_json_and_says_where(tmp_path, capsys):
+    out = tmp_path / "04_conv_model"
+    assert record.save_metrics(out, {"psnr": 28.5, "bpp": 0.25, "model": "conv"}) is None
+    text = (out / "metrics.json").read_text()
+    assert json.loads(text) == {"psnr": 28.5, "bpp": 0.25, "model": "conv"}
+    assert text.index('"bpp"') < text.index('"model"') < text.index('"psnr"')
+    assert text.endswith("}\n")
+    printed = capsys.readouterr().out
+    assert f"key metrics saved to {out / 'metrics.json'}" in printed
+    assert "previous" not in printed
+    assert not (out / "metrics.previous.json").exists()
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]  # no temporary file left behind
+
+
+def test_save_metrics_converts_numpy_numbers(tmp_path):
+    record.save_metrics(tmp_path, {"psnr": np.float32(30.25), "ssim": np.float64(0.875), "bpp": 0.5})
+    got = json.loads((tmp_path / "metrics.json").read_text())
+    assert got == {"psnr": 30.25, "ssim": 0.875, "bpp": 0.5}
+
+
+def test_save_metrics_keeps_the_previous_file(tmp_path, capsys):
+    record.save_metrics(tmp_path, {"psnr": 1.0})
+    record.save_metrics(tmp_path, {"psnr": 2.0})
+    assert "kept as metrics.previous.json" in capsys.readouterr().out
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"psnr": 2.0}
+    assert json.loads((tmp_path / "metrics.previous.json").read_text()) == {"psnr": 1.0}
+    record.save_metrics(tmp_path, {"psnr": 3.0})  # only the one before is kept
+    assert json.loads((tmp_path / "metrics.previous.json").read_text()) == {"psnr": 2.0}
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"psnr": 3.0}
+
+
+def test_a_failed_metrics_write_leaves_the_previous_metrics_json(tmp_path, monkeypatch):
+    """Before: metrics.json was moved away first, so a value json cannot write (here an object) left none."""
+    record.save_metrics(tmp_path, {"psnr": 1.0})
+    before = (tmp_path / "metrics.json").read_bytes()
+    with pytest.raises(TypeError):
+        record.save_metrics(tmp_path, {"psnr": object()})       # the serializer fails
+    assert (tmp_path / "metrics.json").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
+def test_an_interrupted_metrics_write_leaves_the_file_and_no_temporary_file(tmp_path, monkeypatch):
+    record.save_metrics(tmp_path, {"psnr": 1.0})
+    before = (tmp_path / "metrics.json").read_bytes()
+    real_write = Path.write_bytes
+
+    def half_then_interrupt(self, data):
+        real_write(self, data[: len(data) // 2])
+        if self.name.startswith(".metrics.json"):             # the temporary file of the new metrics.json
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        record.save_metrics(tmp_path, {"psnr": 2.0})
+    assert (tmp_path / "metrics.json").read_bytes() == before
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
