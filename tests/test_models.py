@@ -186,6 +186,20 @@ def test_save_config_records_every_constructor_argument_and_nothing_else():
         assert set(model.config) == arguments | {"name"}  # every argument, so build_model rebuilds it exactly
 
 
+def test_save_config_keeps_each_argument_as_an_attribute_so_models_copy_none_by_hand():
+    class Tiny(nn.Module):
+        def __init__(self, width: int = 4, *, scale: float = 1.0):
+            super().__init__()
+            save_config(self, locals())
+
+    tiny = Tiny(8, scale=2.5)
+    assert (tiny.width, tiny.scale) == (8, 2.5)
+    model = ConvAE(latent_dim=4, depth=2, width=2, image_size=16, bottleneck="conv", output="tanh")
+    assert {name: getattr(model, name) for name in model._config} == model._config
+    baseline = BaselineAE(latent_dim=4, image_size=8, pool=2, hidden=6)
+    assert (baseline.pool, baseline.hidden, baseline.latent_dim) == (2, 6, 4)
+
+
 def test_a_config_written_by_earlier_versions_still_builds_the_same_model():
     """Checkpoints store config as a plain dict: those written before save_config (hand-copied dicts) load."""
     old = {"name": "ConvAE", "latent_dim": 8, "depth": 2, "width": 4, "activation": "relu", "batch_norm": True,
