@@ -109,6 +109,15 @@ def test_bad_knob_values_raise(bad):
         ConvAE(**bad)
 
 
+def test_a_bad_knob_is_refused_by_the_kits_one_check_of_a_choice():
+    from helpers.params import ParameterError
+
+    with pytest.raises(ParameterError, match=r"activation='gelu'.*'relu', 'tanh', 'sigmoid', 'leaky_relu'"):
+        ConvAE(activation="gelu")
+    with pytest.raises(ParameterError, match=r"output='softmax'.*'sigmoid', 'tanh', 'linear'"):
+        BaselineAE(output="softmax")
+
+
 def test_describe_counts_by_hand():
     # BaselineAE 8x8, latent 10: Linear(192, 10) + Linear(10, 192)
     m = BaselineAE(latent_dim=10, image_size=8)

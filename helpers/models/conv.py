@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..params import check_choice
 from . import layers
 from .base import Autoencoder, save_config
 
@@ -65,11 +66,11 @@ class ConvAE(Autoencoder):
     ) -> None:
         super().__init__()
         save_config(self, locals())  # self.latent_dim, self.depth, self.width, ... and self.config
-        layers.check_choice("activation", activation, layers.ACTIVATIONS)
-        layers.check_choice("pooling", pooling, layers.POOLINGS)
-        layers.check_choice("upsample", upsample, layers.UPSAMPLES)
-        layers.check_choice("bottleneck", bottleneck, layers.BOTTLENECKS)
-        layers.check_choice("output", output, layers.OUTPUTS)
+        check_choice("activation", activation, layers.ACTIVATIONS)
+        check_choice("pooling", pooling, layers.POOLINGS)
+        check_choice("upsample", upsample, layers.UPSAMPLES)
+        check_choice("bottleneck", bottleneck, layers.BOTTLENECKS)
+        check_choice("output", output, layers.OUTPUTS)
         if latent_dim < 1 or depth < 1 or width < 1:
             raise ValueError(f"latent_dim, depth and width must be positive, got {latent_dim}, {depth}, {width}")
         if not 0.0 <= dropout < 1.0:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..params import check_choice
 from . import layers
 from .base import Autoencoder, save_config
 
@@ -44,8 +45,8 @@ class BaselineAE(Autoencoder):
     ) -> None:
         super().__init__()
         save_config(self, locals())  # self.latent_dim, self.image_size, self.output, self.pool, ... and self.config
-        layers.check_choice("activation", activation, layers.ACTIVATIONS)
-        layers.check_choice("output", output, layers.OUTPUTS)
+        check_choice("activation", activation, layers.ACTIVATIONS)
+        check_choice("output", output, layers.OUTPUTS)
         if latent_dim < 1 or image_size < 1 or pool < 1 or (hidden is not None and hidden < 1):
             raise ValueError("latent_dim, image_size, pool and hidden must be positive integers")
         if image_size % pool:

@@ -1,7 +1,8 @@
 """The knobs of the kit's autoencoders and the layers they name; which output activation fits which targets.
 
-Each knob is a string from a short tuple (``ACTIVATIONS``, ``OUTPUTS``, ...); a value outside it is a clear
-``ValueError`` that lists the allowed ones. :func:`activation` and :func:`output_activation` turn a name into a
+Each knob is a string from a short tuple (``ACTIVATIONS``, ``OUTPUTS``, ...); a value outside it is refused by
+the kit's one check of a choice, ``helpers.params.check_choice`` (a ``ParameterError``, a ``ValueError``, that
+names the value and lists the allowed ones). :func:`activation` and :func:`output_activation` turn a name into a
 fresh ``nn.Module``.
 
 :func:`output_for` pairs a ``helpers.data`` normalization with the output activation that can reach its targets
@@ -15,8 +16,10 @@ import math
 
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "OUTPUTS", "POOLINGS", "UPSAMPLES", "BOTTLENECKS", "check_choice", "activation",
-           "output_activation", "OUTPUT_RANGES", "output_range", "output_for"]
+from ..params import check_choice
+
+__all__ = ["ACTIVATIONS", "OUTPUTS", "POOLINGS", "UPSAMPLES", "BOTTLENECKS", "activation", "output_activation",
+           "OUTPUT_RANGES", "output_range", "output_for"]
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "leaky_relu")
 OUTPUTS = ("sigmoid", "tanh", "linear")
@@ -26,13 +29,6 @@ BOTTLENECKS = ("dense", "conv")
 
 #: The interval each output activation can reach.
 OUTPUT_RANGES = {"sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "linear": (-math.inf, math.inf)}
-
-
-def check_choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
-    """``value`` if it is one of ``allowed``; else a ``ValueError`` naming the knob ``name`` and the allowed values."""
-    if value not in allowed:
-        raise ValueError(f"{name}={value!r} is not one of {', '.join(map(repr, allowed))}")
-    return value
 
 
 def activation(name: str) -> nn.Module:
