@@ -138,6 +138,7 @@ def model_identity(tables: CdfTables, config: dict) -> bytes:
     return h.digest()[:8]
 
 
+# Not metrics.to_uint8, which refuses a fourth channel and guesses channels-first: the codec takes RGBA (alpha dropped).
 def to_uint8_rgb(image) -> np.ndarray:
     """A PIL image or an array (H, W), (H, W, 1|3|4) -> uint8 (H, W, 3). Float arrays are taken as [0, 1] and
     converted by the kit's one rule (``helpers.images.to_pixel_levels``); a fourth channel (alpha) is dropped."""
