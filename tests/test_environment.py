@@ -75,7 +75,7 @@ def _third_party_imports(folders=("helpers", "tools", "benchmarks")):
                     names |= {alias.name.split(".")[0] for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0:
                     names.add(node.module.split(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n not in ("helpers", "tools")}
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("helpers", "tools", "benchmarks")}
 
 
 def test_every_third_party_import_is_a_pinned_dependency():
