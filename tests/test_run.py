@@ -229,17 +229,17 @@ def test_main_with_no_solution_notebooks(tmp_path, fake_dataset, no_new_runs, mo
 def test_the_full_size_parameter_file_fits_every_notebook(tmp_path):
     """params/full_size.yaml names only parameters the notebooks declare, with values of the declared types
     (a typo there would only surface hours into a GPU run)."""
-    from tools import sweep
+    from helpers.params import checked_value, notebook_parameters
 
     values = run.read_parameter_file(paths.REPO_ROOT / "params" / "full_size.yaml")
     sections = {k for k, v in values.items() if isinstance(v, dict)}
     notebooks = run.solution_notebooks()
     assert sections <= {nb.stem for nb in notebooks}, "a section names no solution notebook"
     for notebook in notebooks:
-        declared = sweep.notebook_parameters(notebook)
+        declared = notebook_parameters(notebook)
         chosen = run.parameters_for(notebook, values, tmp_path)
         for name, value in chosen.items():
-            sweep.checked_value(name, value, declared, f"full_size.yaml for {notebook.stem}")
+            checked_value(name, value, declared, f"full_size.yaml for {notebook.stem}")
     assert run.parameters_for(paths.SOLUTIONS_DIR / "08_rate_distortion.ipynb", values, tmp_path)["lr"] == 0.0005
 
 

@@ -1,5 +1,5 @@
-"""tools.sweep: name and value checks, run ids, a small grid with a failing value, resume (also after kill -9),
-timeouts, the Dask path and the aggregated results. The notebooks are tiny fixtures written here (no torch, no
+"""tools.sweep: name and value checks (helpers.params' typing itself is tested in test_params.py), run ids, a small
+grid with a failing value, resume (also after kill -9), timeouts, the Dask path and the aggregated results. The notebooks are tiny fixtures written here (no torch, no
 data); each run still starts a kernel (1-3 s on a busy 2-core machine), so the grids stay small."""
 
 import contextlib
@@ -18,7 +18,7 @@ import nbformat
 import pytest
 
 from tools import sweep
-from tools.sweep import SweepError, convert, main, make_run_id, plan_sweep, rebuild_results, split_values
+from tools.sweep import main, make_run_id, plan_sweep, rebuild_results
 
 PARAMS = '''from typing import Optional
 x: int = 1  # the input
@@ -75,45 +75,7 @@ def run_main(argv):
     return rc, stdout.getvalue()
 
 
-# -- values and ids (no kernel) ---------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("type_name, text, expected", [
-    ("int", "16", 16), ("int", "1e3", 1000), ("int", "8.0", 8), ("float", "1e-3", 0.001), ("float", "2", 2.0),
-    ("bool", "true", True), ("bool", "No", False), ("bool", "1", True), ("bool", "0", False),
-    ("str", "relu", "relu"), ("str", "'8,32'", "8,32"), ("str", "12", "12"),
-    ("list[int]", "[8]", [8]), ("list[int]", "[8, 32]", [8, 32]), ("List[float]", "[1, 2.5]", [1.0, 2.5]),
-    ("Optional[int]", "none", None), ("Optional[int]", "8", 8), ("int|None", "null", None),
-    ("Union[int,None]", "3", 3), ("Path", "a/b", "a/b"),
-])
-def test_typed_text_converts_to_the_annotated_type(type_name, text, expected):
-    value = convert(text, type_name)
-    assert value == expected and type(value) is type(expected)
-
-
-@pytest.mark.parametrize("type_name, value", [
-    ("int", "abc"), ("int", "1.5"), ("int", True), ("int", "[1"), ("float", "fast"), ("float", "nan"),
-    ("bool", "maybe"), ("bool", 2), ("list[int]", "3"), ("list[int]", "[1, x]"), ("str", [1]), ("str", True),
-    ("Optional[int]", "many"),
-])
-def test_bad_values_are_refused(type_name, value):
-    with pytest.raises(ValueError):
-        convert(value, type_name)
-
-
-def test_yaml_values_and_unannotated_parameters():
-    assert convert(1, "float") == 1.0 and convert(16.0, "int") == 16 and convert(3, "str") == "3"
-    assert sweep.parameter_type({"inferred_type_name": "None", "default": "12"}) == "int"
-    assert sweep.parameter_type({"inferred_type_name": "None", "default": "0.5"}) == "float"
-    assert sweep.parameter_type({"inferred_type_name": "typing.Optional[int]", "default": "None"}) == "Optional[int]"
-
-
-def test_split_values_respects_brackets_and_quotes():
-    assert split_values("1,2, 3") == ["1", "2", "3"]
-    assert split_values("[8],[8,32]") == ["[8]", "[8,32]"]
-    assert split_values("'a,b',c") == ["'a,b'", "c"]
-    with pytest.raises(SweepError, match="not closed"):
-        split_values("[1,2")
-
+# -- run ids (no kernel) ---------------------------------------------------------------------------------------
 
 def test_run_ids_are_stable_readable_and_safe():
     assert make_run_id({"lr": 0.001, "latent_dim": 16}) == "latent_dim=16__lr=0.001"

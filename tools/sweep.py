@@ -42,9 +42,7 @@ worker has it, e.g. the same checkout) and the run's files come back into DIR. W
 """
 
 import argparse
-import ast
 import csv
-import difflib
 import io
 import itertools
 import json
@@ -64,8 +62,9 @@ from pathlib import Path
 
 from helpers import paths, record     # light modules only: every run's process imports this one
 from helpers.files import OutputError, atomic_output, atomic_write, check_output_folder, is_same_or_inside
+from helpers.params import (OUTPUT_PARAM, ParameterError, check_name, checked_value, notebook_parameters,
+                            split_values)
 
-OUTPUT_PARAM = "output_dir"     # the notebook parameter each run's folder is given to
 RESULT_FILE = "result.json"
 RESULTS_CSV = "results.csv"
 LOG_FILE = "runner.log"
@@ -77,134 +76,6 @@ ERROR_MARK = "sweep-run-error: "    # how a run tells the sweep its error's last
 
 class SweepError(ValueError):
     """A bad command line, parameter file or output folder; the message names the culprit."""
-
-
-# -- names and values -------------------------------------------------------------------------------------------
-
-def notebook_parameters(notebook):
-    """{name: papermill's description (inferred_type_name, default, help)} of the notebook's parameters cell."""
-    import papermill
-
-    notebook = Path(notebook)
-    if notebook.suffix != ".ipynb" or not notebook.is_file():
-        raise SweepError(f"notebook {notebook} not found (give the path of an .ipynb file)")
-    declared = papermill.inspect_notebook(str(notebook))
-    if not declared:
-        raise SweepError(f"{notebook} has no cell tagged 'parameters': there is nothing to sweep")
-    return declared
-
-
-def parameter_type(description):
-    """The annotation as a string ("int", "list[int]", "Optional[float]"); for an unannotated parameter, the
-    type of its default ("x = 3" gives "int")."""
-    annotation = description.get("inferred_type_name") or "None"
-    if annotation != "None":
-        return annotation.replace("typing.", "").replace(" ", "")
-    try:
-        default = ast.literal_eval(description.get("default", ""))
-    except (ValueError, SyntaxError):
-        return "any"
-    return type(default).__name__ if default is not None else "any"
-
-
-def convert(value, type_name):
-    """`value` (a YAML value, or the text typed after --grid NAME=) as the type `type_name` names.
-    Raises ValueError with a hint when it does not fit."""
-    import yaml
-
-    optional = re.fullmatch(r"Optional\[(.+)\]|(.+)\|None|None\|(.+)|Union\[(.+),None\]", type_name)
-    if optional:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
-            return None
-        type_name = next(group for group in optional.groups() if group)
-    if type_name == "str":
-        if isinstance(value, str):          # typed text: a quoted value loses its quotes, 'a,b' -> a,b
-            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-            return value[1:-1] if quoted else value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ValueError("give a text")
-    if isinstance(value, str):              # typed text of another type: read it as YAML (8, 1e-3, [8, 32], true)
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError("a bracket or quote is not closed") from None
-    if type_name == "bool":
-        if value in (0, 1) and not isinstance(value, float):   # true/false/yes/no are already bools in YAML
-            return bool(value)
-        raise ValueError("use true or false")
-    if type_name == "int":
-        number = _number(value)
-        if number is None or not number.is_integer():
-            raise ValueError("give a whole number")
-        return int(number)
-    if type_name == "float":
-        number = _number(value)
-        if number is None:
-            raise ValueError("give a number")
-        return number
-    listed = re.fullmatch(r"(?:list|List|tuple|Tuple|Sequence)(?:\[(\w+)(?:,\.\.\.)?\])?", type_name)
-    if listed:
-        if not isinstance(value, list):
-            raise ValueError("write a list in brackets, e.g. [8, 32]")
-        return [convert(item, listed.group(1)) for item in value] if listed.group(1) else value
-    if type_name in ("dict", "Dict") and not isinstance(value, dict):
-        raise ValueError("write a mapping in braces, e.g. {a: 1}")
-    return value                            # any other annotation (Path, Any...): the value as YAML reads it
-
-
-def _number(value):
-    """`value` as a finite float, or None (bools and texts that are not numbers are not numbers)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)               # YAML reads 1e-3 as text: float() reads it
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def split_values(text):
-    """Split V1,V2,... on the commas outside brackets and quotes: "[1,2],[3]" is two values."""
-    values, current, depth, quote = [], "", 0, None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            values.append(current.strip())
-            current = ""
-            continue
-        current += char
-    if quote or depth:
-        raise SweepError(f"--grid ...={text}: a bracket or quote is not closed")
-    return values + [current.strip()]
-
-
-def check_name(name, declared, notebook, where):
-    if name == OUTPUT_PARAM and name in declared:
-        raise SweepError(f"{name} in {where} is set by the sweep (each run's own folder): leave it out")
-    if name not in declared:
-        close = difflib.get_close_matches(name, declared, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        names = ", ".join(n for n in declared if n != OUTPUT_PARAM)
-        raise SweepError(f"{Path(notebook).name} has no parameter {name!r} in {where}{hint}; it has: {names}")
-
-
-def checked_value(name, value, declared, where):
-    """`value` converted to the type of parameter `name`; a SweepError naming both when it does not fit."""
-    description = declared[name]
-    type_name = parameter_type(description)
-    try:
-        return convert(value, type_name)
-    except ValueError as error:
-        raise SweepError(f"{where}: {name}={value} is not a valid {type_name} ({error}); the notebook declares "
-                         f"{name}: {type_name} = {description.get('default')}  # {description.get('help')}") from None
 
 
 # -- the plan: every run, checked before anything runs ----------------------------------------------------------
@@ -260,14 +131,15 @@ def make_run_id(params):
 
 
 def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
-    """Check every name and value and list the runs. Nothing is executed or written."""
+    """Check every name and value and list the runs. Nothing is executed or written. A bad name or value is
+    helpers.params' ParameterError; the rest (notebook, file, grid, --out) a SweepError."""
     from tools.kernel import kernel_name
     from tools.run import RunError, read_parameter_file   # here: tools.run imports torch
 
     notebook = Path(notebook).resolve()
     out = (Path(out) if out else paths.RUNS_DIR / "sweeps" / notebook.stem).resolve()
     check_out(out, [notebook, params_file])
-    declared = notebook_parameters(notebook)
+    declared = _declared(notebook)
     fixed, grid = {}, {}
     if params_file:
         try:
@@ -311,6 +183,16 @@ def plan_sweep(notebook, grid_options=(), params_file=None, out=None):
     if len({run.run_id for run in runs}) < len(runs):
         raise SweepError("two runs of this grid would share a folder name; rename or quote the values")
     return Sweep(notebook, declared, grid, runs, out, kernel_name())
+
+
+def _declared(notebook):
+    """The notebook's declared parameters; a SweepError when it is not a notebook or declares none."""
+    if notebook.suffix != ".ipynb" or not notebook.is_file():
+        raise SweepError(f"notebook {notebook} not found (give the path of an .ipynb file)")
+    declared = notebook_parameters(notebook)
+    if not declared:
+        raise SweepError(f"{notebook} has no cell tagged 'parameters': there is nothing to sweep")
+    return declared
 
 
 def check_out(out, inputs):
@@ -835,7 +717,7 @@ def main(argv=None):
                   file=sys.stderr)
         results, ran = run_sweep(sweep, args.jobs, args.scheduler, args.timeout, args.retry_failed,
                                  not args.no_progress)
-    except SweepError as error:
+    except (SweepError, ParameterError) as error:
         print(f"sweep: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
