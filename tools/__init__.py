@@ -10,6 +10,7 @@ Commands (each is ``python -m tools.<name> --help``):
     train_codec      trains the shipped codec checkpoints (python tools/train_codec.py)
 
 Pieces they share:
+    execute          the one notebook runner (papermill in the kit's kernel) that run and sweep both call
     kernel           the Jupyter kernel run and sweep execute notebooks in
     report           report.md / report.html from the metrics and figures a run's notebooks saved
 """

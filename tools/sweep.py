@@ -328,14 +328,10 @@ def _run_child():
     if os.getppid() != spec["parent_pid"]:      # the sweep died before prctl took effect
         sys.exit(1)
     _skip_slow_import()
-    import papermill
-
-    from tools.kernel import kernel_config
+    from tools.execute import execute_notebook
 
     try:
-        papermill.execute_notebook(spec["notebook"], spec["output"], parameters=spec["params"],
-                                   kernel_name=spec["kernel"], cwd=spec["cwd"], progress_bar=False, log_output=False,
-                                   config=kernel_config())
+        execute_notebook(spec["notebook"], spec["output"], spec["params"], spec["cwd"], spec["kernel"])
     except Exception as error:
         if hasattr(error, "ename"):             # the notebook raised: its exception's name and message
             line = f"{error.ename}: {error.evalue}"
