@@ -34,7 +34,7 @@ import yaml
 
 from helpers import data, paths
 from helpers.files import OutputError, atomic_write, check_not_input, check_output_folder
-from helpers.params import ParameterError, checked_value, notebook_parameters
+from helpers.params import OUTPUT_PARAM, ParameterError, checked_value, notebook_parameters
 from tools import report
 from tools.execute import execute_notebook
 
@@ -84,8 +84,8 @@ def parameters_for(notebook, file_values, output_dir, source="the parameter file
         raise RunError(f"{notebook.name} has no parameter {', '.join(unknown)}; it has: {', '.join(declared)}")
     chosen = {name: checked_value(name, value, declared, f"{source} for {notebook.stem}")
               for name, value in chosen.items()}
-    if "output_dir" in declared:
-        chosen["output_dir"] = str(output_dir)
+    if OUTPUT_PARAM in declared:
+        chosen[OUTPUT_PARAM] = str(output_dir)
     return chosen
 
 
@@ -111,7 +111,7 @@ def run_series(notebooks, file_values, run_dir):
     for notebook in notebooks:
         output_dir = run_dir / notebook.stem
         parameters = parameters_for(notebook, file_values, output_dir)
-        print(f"\n== {notebook.stem}  ({', '.join(f'{k}={v}' for k, v in parameters.items() if k != 'output_dir')})")
+        print(f"\n== {notebook.stem}  ({', '.join(f'{k}={v}' for k, v in parameters.items() if k != OUTPUT_PARAM)})")
         start = time.perf_counter()
         try:
             execute_notebook(notebook, run_dir / notebook.name, parameters, cwd=notebook.parent)
