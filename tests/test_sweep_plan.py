@@ -7,8 +7,7 @@ import pytest
 
 from helpers import paths
 from sweep_fixtures import error_line, main, notebook  # noqa: F401 (notebook: a fixture)
-from tools.sweep import plan
-from tools.sweep import make_run_id, plan_sweep
+from tools.sweep import make_run_id, plan, plan_sweep
 
 
 def test_run_ids_are_stable_readable_and_safe():
