@@ -1,14 +1,20 @@
-"""The training loop used from notebook 04 on (notebook 03 has students write their own).
+"""Training: notebook 03's loop as named pieces, and :func:`fit` built from them (used from notebook 04 on).
+
+The pieces, the ones you wrote in notebook 03:
+
+* :func:`train_one_epoch` ``(model, loader, optimizer, loss_fn)``: one pass over the training data (zero the
+  gradients, forward, loss, backward, optimizer step, for each batch); returns the epoch's mean loss;
+* :func:`evaluate` ``(model, data, loss)``: the validation loss, and PSNR and SSIM on **8-bit pixels** after
+  mapping outputs and targets back to ``[0, 1]`` with ``target_normalization.inverse`` when the dataset has one
+  (identity otherwise), so the numbers compare across normalizations (see ``helpers.metrics``);
+* :class:`~helpers.checkpoints.Checkpoint`: the best epoch so far in a file, saved atomically, loaded safely
+  (``helpers.checkpoints``, with :class:`History` and :func:`load_checkpoint`).
 
 :func:`fit` trains any model on any ``torch.utils.data.Dataset`` of ``(input, target)`` float tensors and returns
-a :class:`History`. What it does, in order, each epoch:
-
-1. one pass over the training data (shuffled by a ``torch.Generator`` seeded with ``seed``; ``num_workers=0``;
-   ``train_data.set_epoch(epoch - 1)`` first when the dataset has it, for new random crops and flips);
-2. one pass over the validation data: the loss, then PSNR and SSIM on **8-bit pixels** after mapping outputs and
-   targets back to ``[0, 1]`` with ``val_data.target_normalization.inverse`` when the dataset has one (identity
-   otherwise), so the numbers compare across normalizations (see ``helpers.metrics``);
-3. the scheduler step, early stopping, and the best checkpoint.
+a :class:`History`. Each epoch: ``train_data.set_epoch(epoch - 1)`` when the dataset has it (new random crops and
+flips), :func:`train_one_epoch` (shuffled by a ``torch.Generator`` seeded with ``seed``; ``num_workers=0``),
+:func:`evaluate` on the validation data, the scheduler step, the best weights and checkpoint, the progress bar,
+early stopping. At the end the best epoch's weights are put back.
 
 Progress: one ``tqdm.auto`` bar per call, over epochs (losses and PSNR in its postfix), never one per batch: a
 notebook saved after training holds one line, not thousands, and the bar renders in JupyterLab, in papermill
@@ -17,17 +23,10 @@ runs and in a terminal. ``progress=False`` turns it off.
 Errors: a loss that becomes NaN or infinite, or an epoch loss more than ``divergence_factor`` times the best so far,
 raises :class:`TrainingError` (a ``FloatingPointError``) naming the epoch and suggesting a lower learning rate.
 
-Checkpoints (``checkpoint=path``): whenever the monitored loss improves (validation loss, or training loss without
-validation data) the file is rewritten atomically (``helpers.files.atomic_output``: a temporary file, then
-``os.replace``, so a killed save leaves the previous checkpoint intact) with the model's
-weights and config, the optimizer, scheduler and random states, the epoch and the history. It holds only tensors
-and plain containers, so :func:`load_checkpoint` reads it with ``torch.load(weights_only=True)``. An existing file
-is never overwritten silently: pass ``resume=True`` to continue it or ``overwrite=True`` to replace it.
-A file that is empty, truncated, not a checkpoint of ``fit`` or that holds objects torch's safe loader refuses
-(a pickle that would run code) is a :class:`CheckpointError` naming the file and what to do; the kit never
-loads a checkpoint unsafely.
-Resuming restarts after the checkpoint's (best) epoch with the saved random state, so a resumed run gives the same
-numbers as an uninterrupted one.
+Checkpoints (``checkpoint=path``): rewritten whenever the monitored loss improves (validation loss, or training
+loss without validation data). An existing file is never overwritten silently: pass ``resume=True`` to continue it
+or ``overwrite=True`` to replace it. Resuming restarts after the checkpoint's (best) epoch with the saved random
+state, so a resumed run gives the same numbers as an uninterrupted one. See ``helpers.checkpoints``.
 
 Determinism: with ``device='cpu'`` the same seed, data, model initialization and arguments give identical
 numbers. (Seed the model's initialization yourself, e.g. ``torch.manual_seed(0)`` before building it; ``fit``
@@ -41,8 +40,7 @@ import math
 import os
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
@@ -52,68 +50,19 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from . import metrics
-from .files import atomic_output, load_torch_file
-from .models import build_model, evaluation_mode
+from .checkpoints import CHECKPOINT_FORMAT, Checkpoint, CheckpointError, History, load_checkpoint
+from .models import evaluation_mode
 
-__all__ = ["History", "TrainingError", "CheckpointError", "fit", "evaluate", "load_checkpoint", "resolve_device",
-           "target_inverse", "CHECKPOINT_FORMAT"]
+__all__ = ["train_one_epoch", "evaluate", "fit", "History", "Checkpoint", "TrainingError", "CheckpointError",
+           "load_checkpoint", "resolve_device", "target_inverse", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = "helpers.train/1"
 OPTIMIZERS = ("adam", "sgd")
 SCHEDULERS = (None, "step", "cosine", "plateau", "onecycle")
 LOSSES = {"mse": F.mse_loss, "l1": F.l1_loss}
 
-# fit() arguments that must match when resuming (epochs may grow; device, progress and patience may change).
-# Schedules laid out over the whole run: resuming them needs the same `epochs`.
-_SPANNING = ("step", "cosine", "onecycle")
-_RESUME_KEYS = ("lr", "batch_size", "optimizer", "momentum", "weight_decay", "scheduler", "loss", "seed")
-
 
 class TrainingError(FloatingPointError):
     """Training went numerically wrong (NaN, inf or divergence). The message names the epoch and what to try."""
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that cannot be used: empty, truncated, foreign, unsafe, or from another model or
-    settings. The message names the file and what to do."""
-
-
-@dataclass
-class History:
-    """Per-epoch record of a :func:`fit` run; list index ``i`` is epoch ``i + 1``.
-
-    ``train_loss``/``val_loss`` are in the loss's own units (on the normalized tensors); ``val_psnr`` (dB) and
-    ``val_ssim`` on 8-bit pixels; ``lr`` is the learning rate at the start of each epoch; ``seconds`` the wall time
-    of each epoch (training and validation). ``best_epoch`` is the 1-based epoch of the best monitored loss (the
-    one saved in the checkpoint); ``stopped_early`` tells whether early stopping ended the run. Without
-    validation data the ``val_*`` entries are NaN.
-    """
-
-    train_loss: list[float] = field(default_factory=list)
-    val_loss: list[float] = field(default_factory=list)
-    val_psnr: list[float] = field(default_factory=list)
-    val_ssim: list[float] = field(default_factory=list)
-    lr: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_early: bool = False
-
-    @property
-    def epochs(self) -> int:
-        """Number of epochs recorded."""
-        return len(self.train_loss)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict (lists of floats), ready for JSON or a DataFrame."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "History":
-        return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
-
-    def _truncate(self, n: int) -> None:
-        for name in ("train_loss", "val_loss", "val_psnr", "val_ssim", "lr", "seconds"):
-            del getattr(self, name)[n:]
 
 
 # ----------------------------------------------------------------------------------------------------------- utils
@@ -179,26 +128,77 @@ def _loader(data: Dataset, batch_size: int, shuffle: bool, generator: torch.Gene
                       pin_memory=device.type == "cuda")
 
 
+def _loss_fn(loss: str | Callable) -> Callable:
+    """A loss function from its name (``'mse'``, ``'l1'``); a function is returned as it is."""
+    if callable(loss):
+        return loss
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
+    return LOSSES[loss]
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter (CPU for a model without parameters)."""
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+# ------------------------------------------------------------------------------------ the pieces of notebook 03
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
+                    loss_fn: str | Callable = F.mse_loss, *, scheduler: Any = None,
+                    device: str | torch.device | None = None) -> float:
+    """One pass over ``loader`` (batches of ``(inputs, targets)``), one optimizer step per batch; returns the
+    epoch's mean loss (a float, each batch weighted by its size).
+
+    ``loss_fn(outputs, targets)``: a function such as ``F.mse_loss`` (the default) or a name, ``'mse'``/``'l1'``.
+    ``scheduler``: stepped after every batch when given (a per-batch schedule such as ``OneCycleLR``).
+    ``device``: where the batches go (default: the model's device). The model is left in training mode.
+    Raises ``ValueError`` when the loader gives no batch.
+    """
+    loss_fn = _loss_fn(loss_fn)
+    device = _device_of(model) if device is None else resolve_device(device)
+    model.train()
+    running = torch.zeros((), dtype=torch.float64, device=device)   # summed on the device: no sync per batch
+    seen = 0
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)     # clear the last batch's gradients
+        batch_loss = loss_fn(model(x), y)         # forward, loss
+        batch_loss.backward()                     # gradients
+        optimizer.step()                          # update the weights
+        if scheduler is not None:
+            scheduler.step()
+        running += batch_loss.detach() * y.shape[0]
+        seen += y.shape[0]
+    if seen == 0:
+        raise ValueError("the training data is empty")
+    return float(running) / seen  # one device sync per epoch
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, data: Dataset, *, batch_size: int = 64, loss: str = "mse",
+def evaluate(model: nn.Module, data: Dataset | DataLoader, loss: str | Callable = "mse", *, batch_size: int = 64,
              device: str | torch.device = "auto") -> dict[str, float]:
-    """Loss, PSNR and SSIM of ``model`` on ``data`` (per image, averaged), metrics on 8-bit pixels after
-    ``target_inverse(data)``. Returns ``{'loss', 'psnr', 'ssim'}``. Leaves the model in its previous mode."""
-    dev = resolve_device(device)
+    """Loss, PSNR and SSIM of ``model`` on ``data`` (a dataset, or a ``DataLoader`` over one), per image and
+    averaged. Returns ``{'loss', 'psnr', 'ssim'}``.
+
+    ``loss``: ``'mse'``, ``'l1'`` or a function taking ``reduction=`` (such as ``F.mse_loss``), on the tensors as
+    the dataset gives them. PSNR (dB) and SSIM on 8-bit pixels, after ``target_inverse(dataset)``.
+    ``batch_size`` applies to a dataset (a loader has its own). Gradients off; the model's mode is left as it was.
+    A loss that is NaN or infinite is returned with NaN metrics (the caller reports it).
+    """
     loss_fn = _loss_fn(loss)
-    return _evaluate(model, _loader(data, batch_size, False, None, dev), loss_fn, target_inverse(data), dev)
-
-
-def _evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable, inverse: Callable,
-              device: torch.device) -> dict[str, float]:
+    dev = resolve_device(device)
+    loader = data if isinstance(data, DataLoader) else _loader(data, batch_size, False, None, dev)
+    inverse = target_inverse(loader.dataset)
     total, count, psnrs, ssims = 0.0, 0, [], []
-    with evaluation_mode(model), torch.no_grad():       # the model's previous mode comes back afterwards
+    with evaluation_mode(model):       # the model's previous mode comes back afterwards
         for x, y in loader:
-            x, y = x.to(device), y.to(device)
+            x, y = x.to(dev), y.to(dev)
             out = model(x)
             total += float(loss_fn(out, y, reduction="sum")) / y[0].numel()
             count += y.shape[0]
-            if not math.isfinite(total):  # no metrics on NaN/inf pixels; the caller reports the loss
+            if not math.isfinite(total):  # no metrics on NaN/inf pixels
                 return {"loss": total, "psnr": math.nan, "ssim": math.nan}
             out01 = inverse(out.cpu()).clamp(0, 1)  # metrics on CPU (SSIM is scikit-image's)
             y01 = inverse(y.cpu()).clamp(0, 1)
@@ -209,10 +209,19 @@ def _evaluate(model: nn.Module, loader: DataLoader, loss_fn: Callable, inverse: 
     return {"loss": total / count, "psnr": sum(psnrs) / count, "ssim": sum(ssims) / count}
 
 
-def _loss_fn(loss: str) -> Callable:
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}, got {loss!r}")
-    return LOSSES[loss]
+# ------------------------------------------------------------------------------------------------ fit's helpers
+def _check_fit_args(fit_args: dict[str, Any], patience: int | None) -> None:
+    if fit_args["epochs"] < 0:
+        raise ValueError(f"epochs must be >= 0, got {fit_args['epochs']}")
+    if fit_args["batch_size"] < 1:
+        raise ValueError(f"batch_size must be >= 1, got {fit_args['batch_size']}")
+    if not fit_args["lr"] > 0:
+        raise ValueError(f"lr must be positive, got {fit_args['lr']}")
+    if patience is not None and patience < 1:
+        raise ValueError(f"patience must be >= 1 or None, got {patience}")
+    if callable(fit_args["loss"]):
+        raise ValueError("fit takes the loss by name, 'mse' or 'l1' (it is saved in the checkpoint); for a loss "
+                         "function of your own, write the loop with train_one_epoch and evaluate")
 
 
 def _make_optimizer(model: nn.Module, name: str, lr: float, momentum: float, weight_decay: float):
@@ -241,21 +250,15 @@ def _make_scheduler(opt, name: str | None, lr: float, epochs: int, steps_per_epo
     raise ValueError(f"scheduler must be one of {', '.join(map(repr, SCHEDULERS))}, got {name!r}")
 
 
-def _model_config(model: nn.Module) -> dict[str, Any] | None:
-    config = getattr(model, "config", None)
-    return dict(config) if isinstance(config, dict) else None
-
-
-def _read_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict:
-    """The dict that :func:`fit` saved in ``path``, read safely (``torch.load(weights_only=True)``).
-    Raises :class:`CheckpointError` for anything else (``FileNotFoundError`` when there is no file)."""
-    todo = "pass the path of a checkpoint that helpers.train.fit wrote, or retrain with fit(checkpoint=...)"
-    state = load_torch_file(path, CHECKPOINT_FORMAT, todo, error=CheckpointError, map_location=map_location)
-    missing = [k for k in ("model_state", "history") if k not in state]
-    if missing:
-        raise CheckpointError(f"{path} is a damaged {CHECKPOINT_FORMAT} checkpoint (no {', '.join(missing)}); "
-                              f"{todo}")
-    return state
+def _step_per_epoch(scheduler: Any, per_batch: bool, monitored: float) -> None:
+    """The end-of-epoch scheduler step (plateau watches the monitored loss); per-batch schedules step in
+    :func:`train_one_epoch`."""
+    if scheduler is None or per_batch:
+        return
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(monitored)
+    else:
+        scheduler.step()
 
 
 def _diverged(epoch: int, what: str, lr: float) -> TrainingError:
@@ -265,30 +268,77 @@ def _diverged(epoch: int, what: str, lr: float) -> TrainingError:
     )
 
 
+def _check_training_loss(epoch: int, loss: float, best: float, factor: float | None, lr: float) -> float:
+    """Raise :class:`TrainingError` when the epoch's training loss is NaN/inf or more than ``factor`` times the
+    best one so far; return the new best."""
+    if not math.isfinite(loss):
+        raise _diverged(epoch, f"the training loss became {loss}", lr)
+    if factor is not None and loss > factor * best:
+        raise _diverged(epoch, f"the training loss rose to {loss:.4g}, more than {factor:g}x its best "
+                               f"({best:.4g})", lr)
+    return min(best, loss)
+
+
+def _validate(model: nn.Module, loader: DataLoader | None, loss_fn: Callable, device: torch.device, epoch: int,
+              lr: float) -> dict[str, float]:
+    """:func:`evaluate` on the validation loader (NaN everywhere without one); a NaN/inf loss is a
+    :class:`TrainingError`."""
+    if loader is None:
+        return {"loss": math.nan, "psnr": math.nan, "ssim": math.nan}
+    v = evaluate(model, loader, loss_fn, device=device)
+    if not math.isfinite(v["loss"]):
+        raise _diverged(epoch, f"the validation loss became {v['loss']}", lr)
+    return v
+
+
+def _loaders(train_data: Dataset, val_data: Dataset | None, batch_size: int, generator: torch.Generator,
+             device: torch.device) -> tuple[DataLoader, DataLoader | None]:
+    """The shuffled training loader (``generator``) and the validation loader (None without validation data)."""
+    train_loader = _loader(train_data, batch_size, True, generator, device)
+    if len(train_loader) == 0:
+        raise ValueError("the training data is empty")
+    val_loader = _loader(val_data, batch_size, False, None, device) if val_data is not None else None
+    return train_loader, val_loader
+
+
+@dataclass
+class _Best:
+    """The best monitored loss so far, the weights that gave it, and the epochs since (for early stopping)."""
+
+    value: float = math.inf
+    state: dict[str, torch.Tensor] | None = None
+    bad_epochs: int = 0
+
+    def update(self, value: float, model: nn.Module) -> bool:
+        """Record ``value``; True (and a copy of the weights) when it improves on the best."""
+        if not value < self.value:
+            self.bad_epochs += 1
+            return False
+        self.value, self.bad_epochs = value, 0
+        self.state = {k: t.detach().clone() for k, t in model.state_dict().items()}
+        return True
+
+
+def _progress_bar(model: nn.Module, start: int, epochs: int, progress: bool) -> tqdm:
+    return tqdm(total=epochs, initial=start, desc=f"fit {type(model).__name__}", unit="epoch",
+                disable=not progress, dynamic_ncols=True, leave=True)
+
+
+def _show(bar: tqdm, train_loss: float, val: dict[str, float]) -> None:
+    postfix = {"train": f"{train_loss:.4g}"}
+    if not math.isnan(val["loss"]):
+        postfix.update(val=f"{val['loss']:.4g}", psnr=f"{val['psnr']:.2f}")
+    bar.set_postfix(postfix, refresh=False)
+    bar.update(1)
+
+
 # ----------------------------------------------------------------------------------------------------------- fit
-def fit(
-    model: nn.Module,
-    train_data: Dataset,
-    val_data: Dataset | None = None,
-    *,
-    epochs: int,
-    lr: float = 1e-3,
-    batch_size: int = 64,
-    optimizer: str = "adam",
-    momentum: float = 0.9,
-    weight_decay: float = 0.0,
-    scheduler: str | None = None,
-    loss: str = "mse",
-    seed: int = 0,
-    device: str | torch.device = "auto",
-    patience: int | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    resume: bool = False,
-    overwrite: bool = False,
-    progress: bool = True,
-    restore_best: bool = True,
-    divergence_factor: float | None = 10.0,
-) -> History:
+def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, *, epochs: int, lr: float = 1e-3,
+        batch_size: int = 64, optimizer: str = "adam", momentum: float = 0.9, weight_decay: float = 0.0,
+        scheduler: str | None = None, loss: str = "mse", seed: int = 0, device: str | torch.device = "auto",
+        patience: int | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
+        overwrite: bool = False, progress: bool = True, restore_best: bool = True,
+        divergence_factor: float | None = 10.0) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs and return its :class:`History`.
 
     Args:
@@ -321,197 +371,48 @@ def fit(
         FileExistsError: ``checkpoint`` exists and neither ``resume`` nor ``overwrite`` is set.
         ValueError: a bad argument, or a checkpoint from a different model or settings on resume.
     """
-    if epochs < 0:
-        raise ValueError(f"epochs must be >= 0, got {epochs}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not lr > 0:
-        raise ValueError(f"lr must be positive, got {lr}")
-    if patience is not None and patience < 1:
-        raise ValueError(f"patience must be >= 1 or None, got {patience}")
-    if resume and overwrite:
-        raise ValueError("resume=True and overwrite=True contradict each other: choose one")
-    loss_fn = _loss_fn(loss)
-    dev = resolve_device(device)
     fit_args = dict(lr=lr, batch_size=batch_size, optimizer=optimizer, momentum=momentum,
                     weight_decay=weight_decay, scheduler=scheduler, loss=loss, seed=seed, epochs=epochs)
-
-    ckpt_path = Path(checkpoint) if checkpoint is not None else None
-    state = None
-    if ckpt_path is not None and ckpt_path.exists():
-        if resume:
-            state = _read_checkpoint(ckpt_path)
-            _check_resumable(state, model, fit_args, ckpt_path)
-        elif not overwrite:
-            raise FileExistsError(
-                f"checkpoint {ckpt_path} already exists (another run's?). Pass resume=True to continue it, "
-                f"overwrite=True to replace it, or choose another path."
-            )
-
+    _check_fit_args(fit_args, patience)
+    ckpt = Checkpoint(checkpoint, resume=resume, overwrite=overwrite)
+    loss_fn, dev = _loss_fn(loss), resolve_device(device)
+    state = ckpt.resume_state(model, fit_args)           # None: a fresh start
+    # setup: the model on its device, seeds, loaders, optimizer and schedule
     model.to(dev)
-    torch.manual_seed(seed)
-    generator = torch.Generator().manual_seed(seed)
-    train_loader = _loader(train_data, batch_size, True, generator, dev)
-    val_loader = _loader(val_data, batch_size, False, None, dev) if val_data is not None else None
-    inverse = target_inverse(val_data) if val_data is not None else None
-    steps = len(train_loader)
-    if steps == 0:
-        raise ValueError("the training data is empty")
+    torch.manual_seed(seed)                               # dropout
+    generator = torch.Generator().manual_seed(seed)      # shuffling
+    train_loader, val_loader = _loaders(train_data, val_data, batch_size, generator, dev)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
-    sched, per_batch = _make_scheduler(opt, scheduler, lr, epochs, steps)
-
-    history = History()
-    start = 0
-    best_value = math.inf
-    best_state: dict[str, torch.Tensor] | None = None
-    if state is not None:
-        model.load_state_dict(state["model_state"])
-        opt.load_state_dict(state["optimizer_state"])
-        if sched is not None and state.get("scheduler_state") is not None:
-            sched.load_state_dict(state["scheduler_state"])
-        torch.set_rng_state(state["torch_rng_state"])
-        generator.set_state(state["generator_state"])
-        history = History.from_dict(state["history"])
-        start = int(state["epoch"])
-        history._truncate(start)
-        best_value = float(state["best_value"])
-        best_state = copy.deepcopy(model.state_dict())
+    sched, per_batch = _make_scheduler(opt, scheduler, lr, epochs, len(train_loader))
+    history, best, start = History(), _Best(), 0
+    if state is not None:                                 # go on after the checkpoint's epoch, as if never stopped
+        start, history, best.value = ckpt.restore(state, model, opt, sched, generator)
+        best.state = copy.deepcopy(model.state_dict())
     _check_output_range(model, train_data)
-    set_epoch = _find(train_data, "set_epoch")  # new random crops/flips each epoch (helpers.data)
-    bad_epochs = 0
+    set_epoch = _find(train_data, "set_epoch")           # new random crops/flips each epoch (helpers.data)
     best_train = min(history.train_loss, default=math.inf)
     monitor = "val_loss" if val_loader is not None else "train_loss"
-
-    bar = tqdm(total=epochs, initial=start, desc=f"fit {type(model).__name__}", unit="epoch",
-               disable=not progress, dynamic_ncols=True, leave=True)
-    try:
+    with _progress_bar(model, start, epochs, progress) as bar:
         for epoch in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
             if callable(set_epoch):
                 set_epoch(epoch - 1)
-            history.lr.append(float(opt.param_groups[0]["lr"]))
-            model.train()
-            running = torch.zeros((), dtype=torch.float64, device=dev)
-            seen = 0
-            for x, y in train_loader:
-                x = x.to(dev, non_blocking=True)
-                y = y.to(dev, non_blocking=True)
-                opt.zero_grad(set_to_none=True)
-                batch_loss = loss_fn(model(x), y)
-                batch_loss.backward()
-                opt.step()
-                if per_batch:
-                    sched.step()
-                running += batch_loss.detach() * y.shape[0]
-                seen += y.shape[0]
-            train_loss = float(running) / seen  # one device sync per epoch
-            if not math.isfinite(train_loss):
-                raise _diverged(epoch, f"the training loss became {train_loss}", lr)
-            if divergence_factor is not None and train_loss > divergence_factor * best_train:
-                raise _diverged(epoch, f"the training loss rose to {train_loss:.4g}, more than "
-                                       f"{divergence_factor:g}x its best ({best_train:.4g})", lr)
-            best_train = min(best_train, train_loss)
-            history.train_loss.append(train_loss)
-
-            if val_loader is not None:
-                v = _evaluate(model, val_loader, loss_fn, inverse, dev)
-                if not math.isfinite(v["loss"]):
-                    raise _diverged(epoch, f"the validation loss became {v['loss']}", lr)
-            else:
-                v = {"loss": math.nan, "psnr": math.nan, "ssim": math.nan}
-            history.val_loss.append(v["loss"])
-            history.val_psnr.append(v["psnr"])
-            history.val_ssim.append(v["ssim"])
-            value = v["loss"] if val_loader is not None else train_loss
-
-            if sched is not None and not per_batch:
-                if scheduler == "plateau":
-                    sched.step(value)
-                else:
-                    sched.step()
-            history.seconds.append(time.perf_counter() - t0)
-
-            improved = value < best_value
-            if improved:
-                best_value = value
+            epoch_lr = float(opt.param_groups[0]["lr"])
+            train_loss = train_one_epoch(model, train_loader, opt, loss_fn, scheduler=sched if per_batch else None,
+                                         device=dev)
+            best_train = _check_training_loss(epoch, train_loss, best_train, divergence_factor, lr)
+            val = _validate(model, val_loader, loss_fn, dev, epoch, lr)
+            monitored = val["loss"] if val_loader is not None else train_loss
+            _step_per_epoch(sched, per_batch, monitored)
+            history.add_epoch(epoch_lr, train_loss, val, time.perf_counter() - t0)
+            if best.update(monitored, model):             # remember the best weights, and save them
                 history.best_epoch = epoch
-                bad_epochs = 0
-                best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
-                if ckpt_path is not None:
-                    with atomic_output(ckpt_path) as tmp:   # a killed save leaves the previous one intact
-                        torch.save(_checkpoint_dict(model, opt, sched, generator, history, epoch, best_value,
-                                                    fit_args, monitor), tmp)
-            else:
-                bad_epochs += 1
-
-            postfix = {"train": f"{train_loss:.4g}"}
-            if val_loader is not None:
-                postfix.update(val=f"{v['loss']:.4g}", psnr=f"{v['psnr']:.2f}")
-            bar.set_postfix(postfix, refresh=False)
-            bar.update(1)
-            if patience is not None and bad_epochs >= patience:
+                ckpt.save(model, opt, sched, generator, history, best.value, fit_args, monitor)
+            _show(bar, train_loss, val)
+            if patience is not None and best.bad_epochs >= patience:
                 history.stopped_early = True
                 break
-    finally:
-        bar.close()
-
-    if restore_best and best_state is not None and history.best_epoch != history.epochs:
-        model.load_state_dict(best_state)
+    if restore_best and best.state is not None and history.best_epoch != history.epochs:
+        model.load_state_dict(best.state)
     return history
 
-
-def _checkpoint_dict(model, opt, sched, generator, history, epoch, best_value, fit_args, monitor) -> dict:
-    return {
-        "format": CHECKPOINT_FORMAT,
-        "model_config": _model_config(model),
-        "model_state": {k: t.detach().cpu() for k, t in model.state_dict().items()},
-        "optimizer_state": opt.state_dict(),
-        "scheduler_state": sched.state_dict() if sched is not None else None,
-        "torch_rng_state": torch.get_rng_state(),
-        "generator_state": generator.get_state(),
-        "epoch": epoch,
-        "best_value": float(best_value),
-        "monitor": monitor,
-        "history": history.to_dict(),
-        "fit_args": dict(fit_args),
-        "torch_version": str(torch.__version__),
-    }
-
-
-def _check_resumable(state: dict, model: nn.Module, fit_args: dict, path: Path) -> None:
-    config = _model_config(model)
-    if config is not None and state.get("model_config") is not None and config != state["model_config"]:
-        raise CheckpointError(f"{path} holds a different model ({state['model_config']}) than the one given "
-                              f"({config}); use another checkpoint path or overwrite=True")
-    old = state.get("fit_args", {})
-    diff = {k: (old.get(k), fit_args[k]) for k in _RESUME_KEYS if old.get(k) != fit_args[k]}
-    if old.get("scheduler") in _SPANNING and old.get("epochs") != fit_args["epochs"]:
-        diff["epochs"] = (old.get("epochs"), fit_args["epochs"])  # these schedules are laid out over `epochs`
-    if diff:
-        pretty = ", ".join(f"{k}: {a!r} in the checkpoint, {b!r} now" for k, (a, b) in diff.items())
-        raise CheckpointError(f"cannot resume {path} with different settings ({pretty}); "
-                              f"use the same settings, another path, or overwrite=True")
-
-
-def load_checkpoint(path: str | os.PathLike, model: nn.Module | None = None,
-                    map_location: str | torch.device = "cpu") -> tuple[nn.Module, History]:
-    """Load the best model saved by :func:`fit` and its history, safely (``torch.load(weights_only=True)``).
-
-    The model is rebuilt from the stored config with ``helpers.models.build_model``; pass ``model`` to load the
-    weights into a model of your own instead (required for models without a ``config``). Returns
-    ``(model, history)`` with the model in eval mode. Raises :class:`CheckpointError` for a file that is not
-    such a checkpoint (empty, truncated, foreign, unsafe) or whose weights do not fit the model.
-    """
-    state = _read_checkpoint(Path(path), map_location)
-    if model is None:
-        if state.get("model_config") is None:
-            raise CheckpointError(f"{path} stores no model config (the model had no .config): pass model=")
-        model = build_model(state["model_config"])
-    try:
-        model.load_state_dict(state["model_state"])
-        history = History.from_dict(state["history"])
-    except (RuntimeError, TypeError, KeyError) as e:
-        raise CheckpointError(f"{path}: its weights do not fit this model ({str(e).splitlines()[0][:200]}); "
-                              f"pass the model it was trained with") from None
-    model.eval()
-    return model, history
