@@ -1,32 +1,18 @@
 """Training: notebook 03's loop as named pieces, and :func:`fit` built from them (used from notebook 04 on).
 
-The pieces, the ones you wrote in notebook 03:
-
-* :func:`train_one_epoch` ``(model, loader, optimizer, loss_fn)``: one pass over the training data (zero the
-  gradients, forward, loss, backward, optimizer step, for each batch); returns the epoch's mean loss;
+* :func:`train_one_epoch` ``(model, loader, optimizer, loss_fn)``: for each batch zero the gradients, forward,
+  loss, backward, optimizer step; returns the epoch's mean loss (notebook 03's exercise);
 * :func:`evaluate` ``(model, data, loss)``: the validation loss, and PSNR and SSIM on **8-bit pixels** after
-  mapping outputs and targets back to ``[0, 1]`` with ``target_normalization.inverse`` when the dataset has one
-  (identity otherwise), so the numbers compare across normalizations (see ``helpers.metrics``);
-* :class:`~helpers.checkpoints.Checkpoint`: the best epoch so far in a file, saved atomically, loaded safely
-  (``helpers.checkpoints``, with :class:`History` and :func:`load_checkpoint`).
+  mapping outputs and targets back to ``[0, 1]`` (:func:`target_inverse`), so the numbers compare across
+  normalizations (see ``helpers.metrics``);
+* :class:`Checkpoint`: the best epoch so far in a file, saved atomically, loaded safely; it lives in
+  ``helpers.checkpoints`` with :class:`History` and :func:`load_checkpoint`.
 
-:func:`fit` trains any model on any ``torch.utils.data.Dataset`` of ``(input, target)`` float tensors and returns
-a :class:`History`. Each epoch: ``train_data.set_epoch(epoch - 1)`` when the dataset has it (new random crops and
-flips), :func:`train_one_epoch` (shuffled by a ``torch.Generator`` seeded with ``seed``; ``num_workers=0``),
-:func:`evaluate` on the validation data, the scheduler step, the best weights and checkpoint, the progress bar,
-early stopping. At the end the best epoch's weights are put back.
-
-Progress: one ``tqdm.auto`` bar per call, over epochs (losses and PSNR in its postfix), never one per batch: a
-notebook saved after training holds one line, not thousands, and the bar renders in JupyterLab, in papermill
-runs and in a terminal. ``progress=False`` turns it off.
-
-Errors: a loss that becomes NaN or infinite, or an epoch loss more than ``divergence_factor`` times the best so far,
-raises :class:`TrainingError` (a ``FloatingPointError``) naming the epoch and suggesting a lower learning rate.
-
-Checkpoints (``checkpoint=path``): rewritten whenever the monitored loss improves (validation loss, or training
-loss without validation data). An existing file is never overwritten silently: pass ``resume=True`` to continue it
-or ``overwrite=True`` to replace it. Resuming restarts after the checkpoint's (best) epoch with the saved random
-state, so a resumed run gives the same numbers as an uninterrupted one. See ``helpers.checkpoints``.
+:func:`fit` trains any model on any ``Dataset`` of ``(input, target)`` float tensors and returns a
+:class:`History`. Each epoch: ``train_data.set_epoch(epoch - 1)`` when the dataset has it (new random crops and
+flips), :func:`train_one_epoch` (shuffled by a generator seeded with ``seed``), :func:`evaluate`, the scheduler
+step, the best weights (and checkpoint), one ``tqdm`` bar over epochs (never one per batch), early stopping; at
+the end the best weights come back. A resumed run gives the same numbers as an uninterrupted one.
 
 Determinism: with ``device='cpu'`` the same seed, data, model initialization and arguments give identical
 numbers. (Seed the model's initialization yourself, e.g. ``torch.manual_seed(0)`` before building it; ``fit``
@@ -114,12 +100,10 @@ def _check_output_range(model: nn.Module, data: Dataset) -> None:
     target = data[0][1]
     t_lo, t_hi = float(target.min()), float(target.max())
     if t_lo < lo - 1e-6 or t_hi > hi + 1e-6:
-        warnings.warn(
-            f"the model's output ({getattr(model, 'output', '?')}) stays in [{lo:g}, {hi:g}] but the targets reach "
-            f"[{t_lo:.3g}, {t_hi:.3g}]: the loss cannot go to zero. Match them: output='sigmoid' for "
-            f"normalization='unit', 'tanh' for 'symmetric', 'linear' for 'standard' (helpers.models.output_for).",
-            stacklevel=3,
-        )
+        warnings.warn(f"the model's output ({getattr(model, 'output', '?')}) stays in [{lo:g}, {hi:g}] but the "
+                      f"targets reach [{t_lo:.3g}, {t_hi:.3g}]: the loss cannot go to zero. Match them: output="
+                      f"'sigmoid' for normalization='unit', 'tanh' for 'symmetric', 'linear' for 'standard' "
+                      f"(helpers.models.output_for).", stacklevel=3)
 
 
 def _loader(data: Dataset, batch_size: int, shuffle: bool, generator: torch.Generator | None,
@@ -137,12 +121,6 @@ def _loss_fn(loss: str | Callable) -> Callable:
     return LOSSES[loss]
 
 
-def _device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter (CPU for a model without parameters)."""
-    p = next(model.parameters(), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
 # ------------------------------------------------------------------------------------ the pieces of notebook 03
 def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
                     loss_fn: str | Callable = F.mse_loss, *, scheduler: Any = None,
@@ -156,7 +134,7 @@ def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim
     Raises ``ValueError`` when the loader gives no batch.
     """
     loss_fn = _loss_fn(loss_fn)
-    device = _device_of(model) if device is None else resolve_device(device)
+    device = next(model.parameters()).device if device is None else resolve_device(device)
     model.train()
     running = torch.zeros((), dtype=torch.float64, device=device)   # summed on the device: no sync per batch
     seen = 0
@@ -251,8 +229,7 @@ def _make_scheduler(opt, name: str | None, lr: float, epochs: int, steps_per_epo
 
 
 def _step_per_epoch(scheduler: Any, per_batch: bool, monitored: float) -> None:
-    """The end-of-epoch scheduler step (plateau watches the monitored loss); per-batch schedules step in
-    :func:`train_one_epoch`."""
+    """The end-of-epoch scheduler step (plateau watches the monitored loss); per-batch ones step in the epoch."""
     if scheduler is None or per_batch:
         return
     if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
@@ -262,15 +239,12 @@ def _step_per_epoch(scheduler: Any, per_batch: bool, monitored: float) -> None:
 
 
 def _diverged(epoch: int, what: str, lr: float) -> TrainingError:
-    return TrainingError(
-        f"training diverged at epoch {epoch}: {what}. Try a lower learning rate (lr={lr:g} -> {lr / 10:g}), "
-        f"or check the data and the model's output range."
-    )
+    return TrainingError(f"training diverged at epoch {epoch}: {what}. Try a lower learning rate (lr={lr:g} -> "
+                         f"{lr / 10:g}), or check the data and the model's output range.")
 
 
 def _check_training_loss(epoch: int, loss: float, best: float, factor: float | None, lr: float) -> float:
-    """Raise :class:`TrainingError` when the epoch's training loss is NaN/inf or more than ``factor`` times the
-    best one so far; return the new best."""
+    """Raise :class:`TrainingError` for a NaN/inf loss or one over ``factor`` x the best; return the new best."""
     if not math.isfinite(loss):
         raise _diverged(epoch, f"the training loss became {loss}", lr)
     if factor is not None and loss > factor * best:
@@ -281,8 +255,7 @@ def _check_training_loss(epoch: int, loss: float, best: float, factor: float | N
 
 def _validate(model: nn.Module, loader: DataLoader | None, loss_fn: Callable, device: torch.device, epoch: int,
               lr: float) -> dict[str, float]:
-    """:func:`evaluate` on the validation loader (NaN everywhere without one); a NaN/inf loss is a
-    :class:`TrainingError`."""
+    """:func:`evaluate` on the validation loader (NaN without one); a NaN/inf loss is a :class:`TrainingError`."""
     if loader is None:
         return {"loss": math.nan, "psnr": math.nan, "ssim": math.nan}
     v = evaluate(model, loader, loss_fn, device=device)
@@ -291,14 +264,23 @@ def _validate(model: nn.Module, loader: DataLoader | None, loss_fn: Callable, de
     return v
 
 
-def _loaders(train_data: Dataset, val_data: Dataset | None, batch_size: int, generator: torch.Generator,
-             device: torch.device) -> tuple[DataLoader, DataLoader | None]:
-    """The shuffled training loader (``generator``) and the validation loader (None without validation data)."""
+def _loaders(train_data: Dataset, val_data: Dataset | None, batch_size: int, seed: int,
+             device: torch.device) -> tuple[DataLoader, DataLoader | None, torch.Generator]:
+    """The training loader shuffled by a generator seeded with ``seed``, the validation loader (or None), and
+    that generator (its state goes into the checkpoint)."""
+    generator = torch.Generator().manual_seed(seed)
     train_loader = _loader(train_data, batch_size, True, generator, device)
     if len(train_loader) == 0:
         raise ValueError("the training data is empty")
     val_loader = _loader(val_data, batch_size, False, None, device) if val_data is not None else None
-    return train_loader, val_loader
+    return train_loader, val_loader, generator
+
+
+def _set_epoch(data: Dataset, epoch: int) -> None:
+    """``data.set_epoch(epoch)`` when the dataset (or the one it wraps) has it: new random crops each epoch."""
+    set_epoch = _find(data, "set_epoch")
+    if callable(set_epoch):
+        set_epoch(epoch)
 
 
 @dataclass
@@ -317,6 +299,15 @@ class _Best:
         self.value, self.bad_epochs = value, 0
         self.state = {k: t.detach().clone() for k, t in model.state_dict().items()}
         return True
+
+
+def _start(ckpt: Checkpoint, state: dict | None, model: nn.Module, opt, sched, generator: torch.Generator
+           ) -> tuple[int, History, _Best]:
+    """Epoch 0, an empty history and no best yet; or, to resume, where the checkpoint ``state`` left off."""
+    if state is None:
+        return 0, History(), _Best()
+    start, history, best_value = ckpt.restore(state, model, opt, sched, generator)
+    return start, history, _Best(best_value, copy.deepcopy(model.state_dict()))
 
 
 def _progress_bar(model: nn.Module, start: int, epochs: int, progress: bool) -> tqdm:
@@ -357,9 +348,8 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
         seed: seeds shuffling and dropout (not the model's initialization: seed before building the model).
         device: ``'auto'`` (CUDA, then MPS, then CPU), or any ``torch.device`` string. The model is moved there.
         patience: early stopping: stop after this many epochs without improvement (``None``: never).
-        checkpoint: path of the best checkpoint (``None``: no file).
-        resume: continue from ``checkpoint`` if it exists (a fresh start if it does not).
-        overwrite: replace an existing ``checkpoint`` from another run.
+        checkpoint: path of the best checkpoint (``None``: no file). ``resume``: continue it if it exists (a fresh
+            start if not); ``overwrite``: replace an existing one from another run.
         progress: show a tqdm bar over epochs.
         restore_best: at the end, load the best epoch's weights into ``model`` (the checkpoint's); else keep
             the last epoch's.
@@ -377,26 +367,19 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
     ckpt = Checkpoint(checkpoint, resume=resume, overwrite=overwrite)
     loss_fn, dev = _loss_fn(loss), resolve_device(device)
     state = ckpt.resume_state(model, fit_args)           # None: a fresh start
-    # setup: the model on its device, seeds, loaders, optimizer and schedule
     model.to(dev)
-    torch.manual_seed(seed)                               # dropout
-    generator = torch.Generator().manual_seed(seed)      # shuffling
-    train_loader, val_loader = _loaders(train_data, val_data, batch_size, generator, dev)
+    torch.manual_seed(seed)                               # dropout (the loaders shuffle with their own generator)
+    train_loader, val_loader, generator = _loaders(train_data, val_data, batch_size, seed, dev)
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     sched, per_batch = _make_scheduler(opt, scheduler, lr, epochs, len(train_loader))
-    history, best, start = History(), _Best(), 0
-    if state is not None:                                 # go on after the checkpoint's epoch, as if never stopped
-        start, history, best.value = ckpt.restore(state, model, opt, sched, generator)
-        best.state = copy.deepcopy(model.state_dict())
+    start, history, best = _start(ckpt, state, model, opt, sched, generator)
     _check_output_range(model, train_data)
-    set_epoch = _find(train_data, "set_epoch")           # new random crops/flips each epoch (helpers.data)
     best_train = min(history.train_loss, default=math.inf)
     monitor = "val_loss" if val_loader is not None else "train_loss"
     with _progress_bar(model, start, epochs, progress) as bar:
         for epoch in range(start + 1, epochs + 1):
             t0 = time.perf_counter()
-            if callable(set_epoch):
-                set_epoch(epoch - 1)
+            _set_epoch(train_data, epoch - 1)             # new random crops and flips (helpers.data)
             epoch_lr = float(opt.param_groups[0]["lr"])
             train_loss = train_one_epoch(model, train_loader, opt, loss_fn, scheduler=sched if per_batch else None,
                                          device=dev)
@@ -409,10 +392,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
                 history.best_epoch = epoch
                 ckpt.save(model, opt, sched, generator, history, best.value, fit_args, monitor)
             _show(bar, train_loss, val)
-            if patience is not None and best.bad_epochs >= patience:
+            if patience is not None and best.bad_epochs >= patience:  # early stopping
                 history.stopped_early = True
                 break
     if restore_best and best.state is not None and history.best_epoch != history.epochs:
-        model.load_state_dict(best.state)
+        model.load_state_dict(best.state)                 # the best epoch's weights
     return history
-
