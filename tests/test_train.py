@@ -1,5 +1,8 @@
-"""helpers.train.fit: learning, determinism, NaN detection, checkpoints (save, resume, refusal, safe loading)."""
+"""helpers.train: train_one_epoch, evaluate, and fit built from them: learning, determinism, NaN detection,
+checkpoints through fit (save, resume, refusal, safe loading; the Checkpoint object itself: test_checkpoints.py)."""
 
+import ast
+import inspect
 import json
 import math
 import pickle
@@ -13,10 +16,10 @@ from skimage import data
 from torch import nn
 from torch.utils.data import Subset, TensorDataset
 
-from helpers import metrics
+from helpers import checks, metrics, train
 from helpers.models import ConvAE
 from helpers.train import (CheckpointError, History, TrainingError, evaluate, fit, load_checkpoint, resolve_device,
-                           target_inverse)
+                           target_inverse, train_one_epoch)
 
 torch.set_num_threads(1)  # small models: one thread is fastest, and steady on shared cores
 
@@ -330,10 +333,7 @@ def test_progress_is_one_bar_over_epochs(sets, capsys):
     assert "3/3" not in err  # 3 batches per epoch: the bar counts epochs, not batches
 
 
-def test_history_round_trips_and_device(monkeypatch):
-    h = History(train_loss=[1.0], val_loss=[2.0], val_psnr=[30.0], val_ssim=[0.9], lr=[1e-3], seconds=[0.5],
-                best_epoch=1)
-    assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h
+def test_resolve_device(monkeypatch):  # History's round trip is in test_checkpoints.py
     assert resolve_device("cpu").type == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert resolve_device("auto").type == "cuda"
@@ -350,3 +350,67 @@ def test_bad_arguments(sets):
                 dict(batch_size=0), dict(patience=0)):
         with pytest.raises(ValueError):
             fit(small_model(), train, val, **{**FAST, **bad})
+
+
+# ------------------------------------------------------------------------------------ the pieces fit is built from
+def test_train_one_epoch_returns_the_size_weighted_mean_loss_and_updates_the_weights(sets):
+    train_set, _ = sets
+    loader = torch.utils.data.DataLoader(train_set, batch_size=10)        # batches of 10, 10 and 4
+    model, reference = small_model(), small_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    ref_opt = torch.optim.SGD(reference.parameters(), lr=0.1)
+    reference.train()
+    losses, sizes = [], []
+    for x, y in loader:                                                     # notebook 03's loop, by hand
+        ref_opt.zero_grad()
+        loss = nn.functional.l1_loss(reference(x), y)
+        loss.backward()
+        ref_opt.step()
+        losses.append(loss.item())
+        sizes.append(len(x))
+    model.eval()
+    got = train_one_epoch(model, loader, opt, "l1")
+    assert isinstance(got, float) and model.training
+    assert got == pytest.approx(sum(v * n for v, n in zip(losses, sizes)) / sum(sizes), rel=1e-6)
+    for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(a, b), k
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=6)
+    train_one_epoch(model, loader, opt, nn.functional.mse_loss, scheduler=sched, device="cpu")
+    assert sched.last_epoch == 3                                            # stepped once per batch
+    with pytest.raises(ValueError, match="empty"):
+        train_one_epoch(model, [], opt)
+
+
+def test_train_one_epoch_is_notebook_03s_exercise(capsys):
+    """Called as notebook 03 calls the student's (model, loader, optimizer): its check passes."""
+    checks.check_train_one_epoch(train_one_epoch)
+    assert "loss falls" in capsys.readouterr().out
+
+
+def test_evaluate_takes_a_loader_or_a_dataset_and_a_loss_name_or_function(sets):
+    _, val = sets
+    model = small_model()
+    on_dataset = evaluate(model, val, batch_size=4, device="cpu")
+    assert evaluate(model, torch.utils.data.DataLoader(val, batch_size=4), nn.functional.mse_loss) == on_dataset
+    assert evaluate(model, val, "l1", device="cpu") == evaluate(model, val, loss=nn.functional.l1_loss, device="cpu")
+    assert evaluate(model, val, "l1", device="cpu")["loss"] != on_dataset["loss"]
+
+
+def test_fit_reads_in_about_forty_lines_and_calls_the_public_pieces(sets, monkeypatch):
+    source = inspect.getsource(fit)
+    docstring = ast.parse(source).body[0].body[0]
+    code_lines = len(source.splitlines()) - (docstring.end_lineno - docstring.lineno + 1)
+    assert code_lines <= 45, f"fit has {code_lines} lines of code besides its docstring"
+    calls = []
+    for name in ("train_one_epoch", "evaluate"):
+        real = getattr(train, name)
+        monkeypatch.setattr(train, name, lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw))
+    train_set, val = sets
+    fit(small_model(), train_set, val, **{**FAST, "epochs": 2})
+    assert calls == ["train_one_epoch", "evaluate"] * 2
+
+
+def test_fit_takes_the_loss_by_name(sets):
+    train_set, _ = sets
+    with pytest.raises(ValueError, match="loss by name.*train_one_epoch and evaluate"):
+        fit(small_model(), train_set, None, **FAST, loss=nn.functional.mse_loss)
