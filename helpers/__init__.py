@@ -28,7 +28,8 @@ The models and their training (notebooks 03 on)
       base      save_config (the one way to record a model's config) and the autoencoders' shared base
       dense     BaselineAE, the minimal fully connected autoencoder (notebook 03)
       conv      ConvAE, the course's convolutional autoencoder (notebooks 04 on)
-    train     the training loop used from notebook 04 on
+    train     notebook 03's loop as public pieces (train_one_epoch, evaluate) and fit built from them (04 on)
+    checkpoints  a fit run's History and its checkpoint file (saved atomically, loaded safely, resume checks)
     compare   an autoencoder against JPEG and WebP at the same bits per pixel, on whole images
     plots     side-by-side grids, curves, rate-distortion plots
     checks    exercise checks that give students immediate feedback

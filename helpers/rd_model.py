@@ -150,6 +150,9 @@ def train_steps(model: FactorizedPriorModel, batches, lmbda: float, steps: int, 
     ``bf16``: bfloat16 autocast for the transforms (faster on GPUs and on CPUs with AVX512-BF16; the density
     stays float32).
     Returns one dict per logged interval: ``step``, ``loss``, ``bpp``, ``psnr`` (of the noisy training output).
+
+    Why not ``helpers.train``'s pieces: this is a step loop over an endless stream, with two parameter groups, a
+    per-step warm-up and cosine, gradient clipping and bf16 autocast; ``train_one_epoch`` is one pass of an epoch.
     """
     import math
     import time

@@ -403,8 +403,10 @@ def test_fit_reads_in_about_forty_lines_and_calls_the_public_pieces(sets, monkey
     assert code_lines <= 45, f"fit has {code_lines} lines of code besides its docstring"
     calls = []
     for name in ("train_one_epoch", "evaluate"):
-        real = getattr(train, name)
-        monkeypatch.setattr(train, name, lambda *a, _real=real, _name=name, **kw: calls.append(_name) or _real(*a, **kw))
+        def spy(*args, _real=getattr(train, name), _name=name, **kwargs):
+            calls.append(_name)
+            return _real(*args, **kwargs)
+        monkeypatch.setattr(train, name, spy)
     train_set, val = sets
     fit(small_model(), train_set, val, **{**FAST, "epochs": 2})
     assert calls == ["train_one_epoch", "evaluate"] * 2
