@@ -66,6 +66,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ALLOWED = {   # (module, what it writes to): why a plain write is right there
     ("helpers/sample.py", "*"): "writes into a private temporary folder that then replaces data/sample whole "
                                 "(os.replace of the folder), so the sample is built atomically as one",
+    ("helpers/train.py", "model"): "not a file write: Checkpoint.save(model, ...) saves through atomic_output "
+                                   "(helpers/checkpoints.py, scanned too)",
     ("tools/sweep/store.py", "Path(out) / LOCK_FILE"): "the lock file: opened in append mode, never written",
     ("tools/sweep/runner.py", "run_dir / LOG_FILE"): "runner.log streams a child's output into a fresh run folder",
     ("tools/sweep/dask_runs.py", "notebook"): "a copy of the notebook in a Dask worker's private scratch folder",
