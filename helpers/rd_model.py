@@ -30,6 +30,7 @@ from torch import nn
 
 from .entropy import CdfTables, FactorizedDensity
 from .files import atomic_output, load_torch_file
+from .models import save_config
 
 STRIDE = 16                 # the latent is this many times smaller than the image on each side
 FORMAT = "helpers.rd_model/1"
@@ -87,11 +88,11 @@ class FactorizedPriorModel(nn.Module):
 
     def __init__(self, channels: int = 64, latent_channels: int = 64):
         super().__init__()
-        n, m = int(channels), int(latent_channels)
-        self.config = {"channels": n, "latent_channels": m}
-        self.g_a = analysis_transform(n, m)
-        self.g_s = synthesis_transform(n, m)
-        self.density = FactorizedDensity(m)
+        channels, latent_channels = int(channels), int(latent_channels)
+        self.config = save_config(self, locals())       # {"channels": ..., "latent_channels": ...}
+        self.g_a = analysis_transform(channels, latent_channels)
+        self.g_s = synthesis_transform(channels, latent_channels)
+        self.density = FactorizedDensity(latent_channels)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], (B, 3, H, W) with H, W multiples of 16 -> latents (B, M, H/16, W/16)."""
