@@ -166,19 +166,15 @@ class ScaleHyperpriorModel(nn.Module):
 
     def __init__(self, channels: int = 64, latent_channels: int = 64, hyper_channels: int = 64):
         super().__init__()
-        save_config(self, locals())
-        n, m, k = int(channels), int(latent_channels), int(hyper_channels)
+        channels, latent_channels, hyper_channels = int(channels), int(latent_channels), int(hyper_channels)
+        self.config = save_config(self, locals())       # rebuild with ScaleHyperpriorModel(**model.config)
+        n, m, k = channels, latent_channels, hyper_channels
         self.g_a = analysis_transform(n, m)
         self.g_s = synthesis_transform(n, m)
         self.h_a = nn.Sequential(nn.Conv2d(m, k, 3, padding=1), nn.ReLU(), _down(k, k), nn.ReLU(), _down(k, k))
         self.h_s = nn.Sequential(_up(k, k), nn.ReLU(), _up(k, k), nn.ReLU(), nn.Conv2d(k, m, 3, padding=1))
         self.density = FactorizedDensity(k)     # of z; named as in rd_model, so train_steps gives it its own rate
         self.gaussian = GaussianConditional()
-
-    @property
-    def config(self) -> dict:
-        """The arguments that rebuild this model: ``ScaleHyperpriorModel(**model.config)``."""
-        return dict(self._config)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], (B, 3, H, W) with H, W multiples of 64 -> latents y (B, M, H/16, W/16)."""

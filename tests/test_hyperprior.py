@@ -10,6 +10,7 @@ from skimage import data as skdata
 from helpers.entropy import CodecError
 from helpers.hyperprior import (SCALE_BOUND, SCALE_TABLE, STRIDE, GaussianConditional, ScaleHyperpriorModel,
                                 coding_scales, compress_latents, decompress_latents, estimate_bits)
+from helpers.models import torch_threads
 from helpers.rd_model import endless_batches, rd_loss, total_bits, train_steps
 
 
@@ -23,28 +24,16 @@ def photo() -> torch.Tensor:
     return torch.from_numpy(skdata.astronaut().copy()).permute(2, 0, 1)[None].float() / 255
 
 
-@pytest.fixture
-def one_thread():
-    """Training on a shared 2-core machine is many times faster on one thread (no oversubscription)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def trained(embedded_sample):
-    """A tiny hyperprior trained 200 steps on 64x64 crops of the embedded sample (about 15 s on a busy CPU)."""
+    """A tiny hyperprior trained 200 steps on 64x64 crops of the embedded sample (about 10 s on a busy CPU: one
+    thread, many times faster than two on a shared 2-core machine)."""
     from helpers.data import make_splits
     splits = make_splits(embedded_sample, image_size=64, seed=0, preprocess="random_crop", crops_per_image=8,
                          flips=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model = random_model()
+    model = random_model()
+    with torch_threads(1):
         train_steps(model, endless_batches(splits.train, 8, seed=0), lmbda=0.01, steps=200, log_every=0)
-    finally:
-        torch.set_num_threads(threads)
     return model
 
 
@@ -156,12 +145,13 @@ def test_rd_loss_counts_the_bits_of_y_and_z():
     assert torch.equal(total_bits(p), -torch.log2(p).sum())                          # the factorized case, exactly
 
 
-def test_train_steps_trains_it_and_gives_the_z_density_its_own_rate(one_thread):
-    """One step at lr 0 for the transforms and a nonzero rate for the density: only the z density moves."""
+def test_train_steps_trains_it_and_gives_the_z_density_its_own_rate():
+    """Steps at lr 0 for the transforms and a nonzero rate for the density: only the z density moves."""
     model = random_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     batches = iter([torch.rand(2, 3, 64, 64)] * 2)
-    train_steps(model, batches, lmbda=0.01, steps=2, lr=0.0, density_lr=1e-2, log_every=0)
+    with torch_threads(1):
+        train_steps(model, batches, lmbda=0.01, steps=2, lr=0.0, density_lr=1e-2, log_every=0)
     moved = {k.split(".")[0] for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
     assert moved == {"density"}
 
@@ -181,14 +171,10 @@ def test_the_decoders_table_rows_are_the_same_across_runs_and_thread_counts():
         for p in model.h_s.parameters():
             p.mul_(3.0)                                     # spread the scales over the table
     z_hat = np.random.default_rng(0).integers(-20, 21, size=(16, 12, 12))
-    threads = torch.get_num_threads()
-    try:
-        runs = []
-        for n in (1, 2, 1, 2):
-            torch.set_num_threads(n)
+    runs = []
+    for n in (1, 2, 1, 2):
+        with torch_threads(n):
             runs.append(model.gaussian.indexes(coding_scales(model, z_hat)))
-    finally:
-        torch.set_num_threads(threads)
     assert all(np.array_equal(runs[0], r) for r in runs[1:])
     assert len(np.unique(runs[0])) >= 20, np.unique(runs[0])
 
