@@ -54,14 +54,23 @@ def test_scales_below_the_bound_are_raised_to_it():
     assert float(g.likelihood(torch.tensor([0.0]), torch.tensor([SCALE_BOUND]))) > 0.9999
 
 
-def test_each_scale_picks_the_smallest_table_scale_at_least_as_large():
+def test_each_scale_picks_the_nearest_table_scale_in_log_scale():
     g = GaussianConditional()
     assert len(SCALE_TABLE) == 64 and SCALE_TABLE[0] == pytest.approx(0.11) and SCALE_TABLE[-1] == pytest.approx(256)
-    scales = np.array([0.0, 0.11, SCALE_TABLE[5], SCALE_TABLE[5] * 1.0001, 255.9, 1e6, np.inf])
-    assert g.indexes(scales).tolist() == [0, 0, 5, 6, 63, 63, 63]
-    s = np.exp(np.random.default_rng(0).uniform(np.log(0.11), np.log(256), 1000))
-    rows = g.indexes(s)
-    assert np.all(SCALE_TABLE[rows] >= s) and np.all(SCALE_TABLE[np.maximum(rows - 1, 0)][rows > 0] < s[rows > 0])
+    middle = np.sqrt(SCALE_TABLE[5] * SCALE_TABLE[6])
+    scales = np.array([0.0, 0.11, SCALE_TABLE[5], middle * 0.9999, middle * 1.0001, 255.9, 1e6, np.inf])
+    assert g.indexes(scales).tolist() == [0, 0, 5, 5, 6, 63, 63, 63]
+    s = np.exp(np.random.default_rng(0).uniform(np.log(0.05), np.log(300), 1000))
+    nearest = np.abs(np.log(s)[:, None] - np.log(SCALE_TABLE)[None]).argmin(1)
+    assert np.array_equal(g.indexes(s), nearest)
+
+
+def test_scales_at_the_bound_are_far_from_a_row_boundary():
+    """Quiet channels give scales just above the bound (SCALE_BOUND + a tiny softplus); float32 rounds those to
+    the bound itself. Both must pick the same row, whatever the precision."""
+    g = GaussianConditional()
+    at_bound = np.array([SCALE_BOUND, SCALE_BOUND + 1e-12, float(np.float32(SCALE_BOUND)), SCALE_BOUND * 1.05])
+    assert g.indexes(at_bound).tolist() == [0, 0, 0, 0]
 
 
 def test_the_integer_tables_are_fixed_and_follow_the_float_pmf():
@@ -198,7 +207,7 @@ def test_trained_model_round_trip_on_a_photo_is_bit_exact(trained):
 
 def test_real_size_is_within_a_few_percent_of_the_estimate_on_a_photo(trained):
     """The model's estimate (-log2 of its float likelihoods of the rounded y and z) against the real payloads.
-    Measured on this model: real 3.4 % below the estimate (z within 0.2 %). After 200 steps about 100 values of y
+    Measured on this model: real 2.9 % below the estimate (z within 0.2 %). After 200 steps about 100 values of y
     lie far outside their predicted scale: the float estimate charges them up to 30 bits each, the integer tables
     at most 16 bits plus an Elias-gamma escape (every table entry has a frequency of at least 1/65536)."""
     x = photo()
