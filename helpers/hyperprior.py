@@ -24,9 +24,11 @@ Two pieces here:
     ``entropy``: any integer round-trips). Encoder and decoder thus code with identical integers.
 
 ``ScaleHyperpriorModel``
-    ``g_a``/``g_s`` as in the factorized prior (the same building blocks), ``h_a``/``h_s`` as in Balle et al.
-    2018, a ``FactorizedDensity`` for z. ``forward`` returns the same keys as ``FactorizedPriorModel.forward``
-    (``likelihoods`` is ``{"y": ..., "z": ...}``), so ``rd_model.rd_loss`` and ``rd_model.train_steps`` train it.
+    ``g_a``/``g_s`` as in the factorized prior (the same building blocks), ``h_a``/``h_s`` shaped as in Balle
+    et al. 2018 (with this kit's 4x4 transposed convolutions, and softplus for positive scales), a
+    ``FactorizedDensity`` for z. ``forward`` returns the keys of ``FactorizedPriorModel.forward`` (with
+    ``likelihoods = {"y": ..., "z": ...}``) plus ``z_hat`` and ``scales``, so ``rd_model.rd_loss`` and
+    ``rd_model.train_steps`` train it.
     The image sides must be multiples of ``stride`` = 64 (16 for y, 4 more for z).
 
 Bit-exact decoding across machines: the honest caveat
