@@ -40,6 +40,8 @@ The models and their training (notebooks 03 on)
 Real compression (notebook 08, the codec command line)
     entropy   a learned factorized density, integer CDF tables and ANS entropy coding
     rd_model  a rate-distortion autoencoder (factorized prior, GDN) and its training steps
+    hyperprior a scale hyperprior (Balle et al. 2018): side information z, y coded with a Gaussian whose scales
+              come from z through a fixed table of integer tables (bit-exact decoding); its latents to bytes
     bdrate    Bjontegaard delta rate between two rate-distortion curves
     codec     the kit's image codec: byte-stream format, compress/decompress of any image file read by
               helpers.images (python -m helpers.codec)

@@ -24,6 +24,8 @@ Three pieces, each small:
     ``Categorical(perfect=False)`` model built from its integer table, so a whole channel is coded in
     one vectorized call. Values outside a channel's table are coded as an escape symbol followed by an
     Elias-gamma code of the distance (uniform models), so *any* integer latent round-trips exactly.
+    Underneath, ``encode_rows`` / ``decode_rows`` code one list of values per table row, of any lengths: the
+    scale hyperprior (``helpers.hyperprior``) codes its latent that way, one row per scale of its table.
 
 Nothing here knows about images; ``helpers.codec`` adds the stream header and the image transforms.
 """
@@ -106,7 +108,7 @@ class FactorizedDensity(nn.Module):
     @torch.no_grad()
     def tabulate(self, precision: int = PRECISION, tail_mass: float = TAIL_MASS) -> "CdfTables":
         """The integer tables that encoder and decoder share. Computed on CPU in float64."""
-        density = _cpu_float64_copy(self)
+        density = cpu_float64_copy(self)
         grid = torch.arange(-SEARCH_RANGE, SEARCH_RANGE + 1, dtype=torch.float64)
         v = grid.expand(self.channels, 1, -1)
         cdf_hi = torch.sigmoid(density.logits(v + 0.5))[:, 0]       # c(k + 0.5), (C, K)
@@ -127,7 +129,7 @@ class FactorizedDensity(nn.Module):
         return CdfTables.from_pmfs(offsets, pmfs, precision)
 
 
-def _cpu_float64_copy(module: nn.Module) -> nn.Module:
+def cpu_float64_copy(module: nn.Module) -> nn.Module:
     import copy
     return copy.deepcopy(module).to(device="cpu", dtype=torch.float64)
 
@@ -259,20 +261,33 @@ def _decode_escape(coder) -> int:
 
 
 def encode_symbols(symbols: np.ndarray, tables: CdfTables) -> bytes:
-    """Integer latents (C, H, W) -> the ANS payload, little-endian 32-bit words."""
+    """Integer latents (C, H, W) -> the ANS payload, little-endian 32-bit words. Channel ``c`` is coded with
+    table row ``c``."""
     symbols = np.asarray(symbols)
     if symbols.ndim != 3 or symbols.shape[0] != tables.channels:
         raise ValueError(f"expected latents of shape ({tables.channels}, H, W), got {symbols.shape}")
-    if not np.issubdtype(symbols.dtype, np.integer):
-        raise ValueError("latents must be integers (quantize them first)")
-    if symbols.size and (symbols.min() < _INT32.min or symbols.max() > _INT32.max):
-        raise ValueError("latent values must fit in 32-bit signed integers")
+    return encode_rows([symbols[c].ravel() for c in range(tables.channels)], tables)
+
+
+def encode_rows(rows: list[np.ndarray], tables: CdfTables) -> bytes:
+    """One 1-D integer array per table row (any lengths, empty ones included) -> the ANS payload.
+
+    ``rows[r]`` is coded with table row ``r``: :func:`encode_symbols` passes one channel per row; a Gaussian
+    conditional (``helpers.hyperprior``) passes the values whose scale fell on table row ``r``."""
+    if len(rows) != tables.channels:
+        raise ValueError(f"expected {tables.channels} rows of values, one per table row, got {len(rows)}")
+    rows = [np.asarray(r) for r in rows]
+    for r in rows:
+        if not np.issubdtype(r.dtype, np.integer):
+            raise ValueError("latents must be integers (quantize them first)")
+        if r.size and (r.min() < _INT32.min or r.max() > _INT32.max):
+            raise ValueError("latent values must fit in 32-bit signed integers")
     coder = constriction.stream.stack.AnsCoder()
-    # ANS is a stack: push in the reverse of the decoding order. Decoding order, per channel c:
-    # all symbols of c, then the escape codes of c's out-of-range values in raster order; then the end mark.
+    # ANS is a stack: push in the reverse of the decoding order. Decoding order, per row r:
+    # all values of r, then the escape codes of r's out-of-range values in order; then the end mark.
     coder.encode_reverse(_END_MARK, _END_MODEL)
     for c in reversed(range(tables.channels)):
-        values = symbols[c].ravel().astype(np.int64)
+        values = rows[c].ravel().astype(np.int64)
         idx = tables._indices(c, values)
         lo, n = int(tables.offsets[c]), int(tables.lengths[c])
         escaped = np.flatnonzero(idx >= n)
@@ -300,18 +315,24 @@ def decode_symbols(payload: bytes, tables: CdfTables, shape: tuple[int, int, int
     c_, h, w = (int(s) for s in shape)
     if c_ != tables.channels:
         raise CodecError(f"the stream has {c_} latent channels, the model has {tables.channels}")
+    return np.stack(decode_rows(payload, tables, [h * w] * c_)).reshape(c_, h, w)
+
+
+def decode_rows(payload: bytes, tables: CdfTables, counts: list[int]) -> list[np.ndarray]:
+    """The inverse of :func:`encode_rows`: ``counts[r]`` values for table row ``r`` -> one int32 array per row.
+    Raises :class:`CodecError` on a payload that does not decode to these counts."""
     if len(payload) % 4:
         raise CodecError("payload length is not a whole number of 32-bit words")
-    most = max_symbols(tables, len(payload))
-    if c_ * h * w > most:
-        raise CodecError(f"a payload of {len(payload)} bytes cannot hold {c_ * h * w} latents under this model "
+    total, most = int(sum(counts)), max_symbols(tables, len(payload))
+    if total > most:
+        raise CodecError(f"a payload of {len(payload)} bytes cannot hold {total} latents under this model "
                          f"(at most {most}): the header does not match the payload")
     words = np.frombuffer(payload, dtype="<u4").astype(np.uint32)
     try:
         coder = constriction.stream.stack.AnsCoder(words)
-        out = np.empty((c_, h * w), dtype=np.int32)
-        for c in range(c_):
-            idx = coder.decode(tables._model(c), h * w).astype(np.int64)
+        out = []
+        for c, count in enumerate(counts):
+            idx = coder.decode(tables._model(c), int(count)).astype(np.int64)
             lo, n = int(tables.offsets[c]), int(tables.lengths[c])
             values = idx + lo
             for j in np.flatnonzero(idx >= n):
@@ -319,11 +340,11 @@ def decode_symbols(payload: bytes, tables: CdfTables, shape: tuple[int, int, int
                 values[j] = lo - 1 - d if idx[j] == n else lo + n + d
             if values.size and (values.min() < _INT32.min or values.max() > _INT32.max):
                 raise CodecError("decoded a latent value out of range")
-            out[c] = values
+            out.append(values.astype(np.int32))
         if int(coder.decode(_END_MODEL)) != _END_MARK or not coder.is_empty():
             raise CodecError("payload does not decode to this latent shape under this model")
     except CodecError:
         raise
     except Exception as e:  # constriction raises on invalid compressed data
         raise CodecError(f"payload does not decode: {e}") from e
-    return out.reshape(c_, h, w)
+    return out

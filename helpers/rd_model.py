@@ -68,6 +68,19 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=4, stride=2, padding=1)
 
 
+def analysis_transform(channels: int, latent_channels: int) -> nn.Sequential:
+    """``g_a``: four 5x5 stride-2 convolutions with GDN between them, (B, 3, H, W) -> (B, M, H/16, W/16)."""
+    n, m = channels, latent_channels
+    return nn.Sequential(_down(3, n), GDN(n), _down(n, n), GDN(n), _down(n, n), GDN(n), _down(n, m))
+
+
+def synthesis_transform(channels: int, latent_channels: int) -> nn.Sequential:
+    """``g_s``: four 4x4 stride-2 transposed convolutions with inverse GDN between them, back to 3 channels."""
+    n, m = channels, latent_channels
+    return nn.Sequential(_up(m, n), GDN(n, inverse=True), _up(n, n), GDN(n, inverse=True),
+                         _up(n, n), GDN(n, inverse=True), _up(n, 3))
+
+
 class FactorizedPriorModel(nn.Module):
     """Analysis/synthesis transforms with ``channels`` hidden and ``latent_channels`` latent channels."""
 
@@ -77,11 +90,9 @@ class FactorizedPriorModel(nn.Module):
         super().__init__()
         channels, latent_channels = int(channels), int(latent_channels)
         self.config = save_config(self, locals())       # {"channels": ..., "latent_channels": ...}
-        n, m = channels, latent_channels
-        self.g_a = nn.Sequential(_down(3, n), GDN(n), _down(n, n), GDN(n), _down(n, n), GDN(n), _down(n, m))
-        self.g_s = nn.Sequential(_up(m, n), GDN(n, inverse=True), _up(n, n), GDN(n, inverse=True),
-                                 _up(n, n), GDN(n, inverse=True), _up(n, 3))
-        self.density = FactorizedDensity(m)
+        self.g_a = analysis_transform(channels, latent_channels)
+        self.g_s = synthesis_transform(channels, latent_channels)
+        self.density = FactorizedDensity(latent_channels)
 
     def analysis(self, x: torch.Tensor) -> torch.Tensor:
         """Images in [0, 1], (B, 3, H, W) with H, W multiples of 16 -> latents (B, M, H/16, W/16)."""
@@ -110,10 +121,19 @@ class FactorizedPriorModel(nn.Module):
         return self.density.tabulate()
 
 
+def total_bits(likelihoods) -> torch.Tensor:
+    """``-log2`` of every likelihood, summed: the ideal code length in bits. ``likelihoods`` is a tensor (the
+    factorized prior's y) or a dict of tensors (a hyperprior's ``{"y": ..., "z": ...}``)."""
+    if isinstance(likelihoods, dict):
+        return sum(total_bits(p) for p in likelihoods.values())
+    return -torch.log2(likelihoods).sum()
+
+
 def rd_loss(out: dict, x: torch.Tensor, lmbda: float) -> dict:
-    """``lambda * 255**2 * MSE + bpp``. bpp counts the bits of all latents over the pixels of ``x``."""
+    """``lambda * 255**2 * MSE + bpp``. bpp counts the bits of all latents (y, and z for a hyperprior) over the
+    pixels of ``x``."""
     b, _, h, w = x.shape
-    bpp = -torch.log2(out["likelihoods"]).sum() / (b * h * w)
+    bpp = total_bits(out["likelihoods"]) / (b * h * w)
     mse = F.mse_loss(out["x_hat"], x)
     return {"loss": lmbda * 255.0 ** 2 * mse + bpp, "mse": mse, "bpp": bpp}
 
