@@ -15,23 +15,33 @@ The data and the measures (notebooks 01 on)
       datasets       make_splits: the leak-free split by reference, crops, flips; whole validation photographs
       cache          prepared images decoded once, kept in memory and on disk (a Cache object)
       summary        a dataset in a few numbers (python -m helpers.data)
-    params    checks for notebook parameters (a bad value stops with a clear message)
+    params    checks for notebook parameters (a bad value stops with a clear message); what a notebook declares,
+              each value converted to its declared type (how tools.run and tools.sweep check parameter files)
     metrics   MSE, PSNR, SSIM on 8-bit pixels; bits per pixel; JPEG/WebP at a target rate
 
 The models and their training (notebooks 03 on)
-    models    baseline and convolutional autoencoders from plain torch.nn; save_config (one way to record a
-              model's config) and evaluation_mode (eval mode, then the previous mode restored)
+    models/   the models package (``from helpers import models`` gives every name; build_model rebuilds a model
+              from its config):
+      layers    the knobs (activation, pooling, ...) and the layers they name; which output fits which targets
+      running   evaluation_mode and torch_threads: run a model in a setting, then restore the setting
+      cost      parameters and multiply-adds
+      base      save_config (the one way to record a model's config) and the autoencoders' shared base
+      dense     BaselineAE, the minimal fully connected autoencoder (notebook 03)
+      conv      ConvAE, the course's convolutional autoencoder (notebooks 04 on)
     train     the training loop used from notebook 04 on
     compare   an autoencoder against JPEG and WebP at the same bits per pixel, on whole images
     plots     side-by-side grids, curves, rate-distortion plots
     checks    exercise checks that give students immediate feedback
-    widgets   interactive explorers (latent size in 06, rate in 08)
+    widgets/  interactive explorers (latent size in 06, rate in 08; ``from helpers import widgets`` gives every name):
+      panels     what one view shows, as plain data (pictures, PSNR, SSIM, bpp) and as HTML
+      explorers  the slider and image chooser wired to the panels
 
 Real compression (notebook 08, the codec command line)
     entropy   a learned factorized density, integer CDF tables and ANS entropy coding
     rd_model  a rate-distortion autoencoder (factorized prior, GDN) and its training steps
     bdrate    Bjontegaard delta rate between two rate-distortion curves
-    codec     the kit's image codec: byte-stream format, compress/decompress (python -m helpers.codec)
+    codec     the kit's image codec: byte-stream format, compress/decompress of any image file read by
+              helpers.images (python -m helpers.codec)
     rd_curves JPEG, WebP and the kit's codec on images with real bytes: rate-distortion rows, curves, BD-rates
 
 What a notebook keeps (every notebook's last cells)

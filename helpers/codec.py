@@ -53,7 +53,6 @@ inconsistent shapes, a payload that does not decode to exactly C*h*w symbols) ra
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import struct
@@ -67,6 +66,8 @@ import torch
 
 from .entropy import CdfTables, CodecError, decode_symbols, encode_symbols
 from .files import atomic_output, atomic_write, check_not_input
+from .images import read_image, to_pixel_levels
+from .models import torch_threads
 from .paths import REPO_ROOT
 from .rd_model import FactorizedPriorModel, load_checkpoint, pad_to_stride
 
@@ -137,8 +138,10 @@ def model_identity(tables: CdfTables, config: dict) -> bytes:
     return h.digest()[:8]
 
 
+# Not metrics.to_uint8, which refuses a fourth channel and guesses channels-first: the codec takes RGBA (alpha dropped).
 def to_uint8_rgb(image) -> np.ndarray:
-    """A PIL image or an array (H, W), (H, W, 1|3|4) -> uint8 (H, W, 3). Float arrays are taken as [0, 1]."""
+    """A PIL image or an array (H, W), (H, W, 1|3|4) -> uint8 (H, W, 3). Float arrays are taken as [0, 1] and
+    converted by the kit's one rule (``helpers.images.to_pixel_levels``); a fourth channel (alpha) is dropped."""
     if hasattr(image, "convert"):                       # PIL
         image = np.asarray(image.convert("RGB"))
     a = np.asarray(image)
@@ -151,7 +154,7 @@ def to_uint8_rgb(image) -> np.ndarray:
     a = a[..., :3]
     if a.dtype != np.uint8:
         if np.issubdtype(a.dtype, np.floating):
-            a = np.clip(np.round(a * 255.0), 0, 255)
+            a = to_pixel_levels(a)
         a = a.astype(np.uint8)
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ValueError("empty image")
@@ -219,7 +222,7 @@ class Codec:
         """Integer latents -> uint8 image (height, width, 3), cropped from the padded reconstruction."""
         y_hat = torch.from_numpy(np.asarray(symbols, dtype=np.float32))[None]
         x_hat = self.model.synthesis(y_hat)[0, :, :height, :width]
-        return (x_hat.clamp(0, 1) * 255.0).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        return to_pixel_levels(x_hat).to(torch.uint8).permute(1, 2, 0).numpy()
 
     @torch.no_grad()
     def estimate_bits(self, symbols: np.ndarray) -> float:
@@ -239,7 +242,7 @@ class Codec:
         check_decode_size(header.height, header.width, self.model.config["channels"], max_pixels)
         symbols, header = self.decode_latent(data)
         try:
-            with _threads(DECODE_THREADS):
+            with torch_threads(DECODE_THREADS):
                 return self.synthesize(symbols, header.height, header.width)
         except (RuntimeError, MemoryError) as e:      # the allocator failed after all (the estimate is an estimate)
             if isinstance(e, RuntimeError) and "alloc" not in str(e).lower() and "memory" not in str(e).lower():
@@ -277,17 +280,6 @@ def check_decode_size(height: int, width: int, channels: int, max_pixels: int | 
     if need > available:
         raise CodecError(f"decoding the {width}x{height} image would need about {need / 2**30:.1f} GiB of memory; "
                          f"{available / 2**30:.1f} GiB are available: decode it on a machine with more memory")
-
-
-@contextlib.contextmanager
-def _threads(n: int):
-    """``with _threads(n):`` torch uses ``n`` CPU threads inside the block; the caller's count is restored."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -336,19 +328,6 @@ def codec_for_stream(data: bytes, candidates=None) -> Codec:
 # Command line
 # ----------------------------------------------------------------------------------------------------
 
-def read_image(path) -> np.ndarray:
-    """uint8 (H, W, 3) from any file Pillow reads; through ``helpers.data.read_image`` where it exists."""
-    try:
-        from .data import read_image as data_read_image
-    except ImportError:
-        data_read_image = None
-    if data_read_image is not None:
-        return to_uint8_rgb(data_read_image(path))
-    from PIL import Image
-    with Image.open(path) as im:
-        return to_uint8_rgb(im)
-
-
 def _check_output(path: Path, force: bool, inputs) -> None:
     check_not_input(path, inputs)               # even with --force: the input would be lost
     if path.exists() and not force:
@@ -381,7 +360,7 @@ def main(argv=None) -> int:
             else shipped_checkpoints()              # decompress looks for the one that wrote the stream
         _check_output(args.out, args.force, [source, *checkpoints])
         if args.command == "compress":
-            image = read_image(args.image)
+            image = read_image(args.image)          # helpers.images: a DataError (a ValueError) names the file
             codec = Codec.load(args.checkpoint)
             data = codec.compress(image)
             atomic_write(args.out, data)
@@ -395,7 +374,7 @@ def main(argv=None) -> int:
             with atomic_output(args.out) as tmp:    # the temporary name keeps the suffix: the format follows it
                 Image.fromarray(image).save(tmp)
             print(f"{args.out}: {image.shape[1]}x{image.shape[0]} from {len(data)} bytes, {codec.name}")
-    except (ValueError, OSError) as e:      # CodecError is a ValueError; PIL raises OSError on bad files
+    except (ValueError, OSError) as e:      # CodecError and DataError are ValueErrors; OSError: files, checkpoints
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0

@@ -6,8 +6,9 @@
   quality). One row per (image, codec, setting): ``image, codec, setting, bytes, bpp, psnr, ssim, width, height``.
 * :func:`mean_curves`: per codec, bpp/PSNR/SSIM averaged over the images per setting (per image first, as
   CompressAI does).
-* :func:`summarize` and :func:`summary_text`: the Bjontegaard delta rate of each codec against JPEG on the mean
-  curves over the PSNR range where both have points (``helpers.bdrate``), per-image BD-rates, the PSNR at
+* :func:`summarize` and :func:`summary_text`: the Bjontegaard delta rate of each codec against JPEG and against
+  WebP on the mean curves, each over the PSNR range where both have points (``helpers.bdrate``; when two curves
+  share no range, the text says so and gives each one's range), per-image BD-rates against JPEG, the PSNR at
   0.25 bpp and the lowest bit rate each codec reaches.
 
 Notebook 08 calls these on the validation photographs; ``python -m tools.evaluate_codecs`` on a folder of images.
@@ -28,6 +29,7 @@ COLUMNS = ("image", "codec", "setting", "bytes", "bpp", "psnr", "ssim", "width",
 KIT = "kit"
 REFERENCE = "jpeg"
 TARGET_BPP = 0.25
+ALSO_AGAINST = ("webp",)     # every codec is also compared with WebP, over its own overlap
 
 
 
@@ -111,8 +113,31 @@ def _safe(f, *curves) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
-def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP) -> dict:
-    """BD-rates against ``reference``, PSNR at ``target_bpp``, lowest rates; see the module docstring."""
+def _psnr_range(curve) -> list[float] | None:
+    """[lowest, highest] finite PSNR of a (bpp, psnr) curve; None when it has no finite point."""
+    psnr = _finite(*curve)[1]
+    return [min(psnr), max(psnr)] if psnr else None
+
+
+def compare_curves(ref_curve, curve) -> dict:
+    """How ``curve`` compares with ``ref_curve`` (each a (bpp list, psnr list)) over the PSNR range both reach.
+
+    Returns ``bd_rate_percent`` (negative: fewer bits at equal PSNR), ``bd_psnr_db`` (positive: more dB at equal
+    rate), ``overlap_psnr_db`` ([lo, hi], or None when the curves share no PSNR range, and then both BD values are
+    None) and each curve's own ``psnr_range_db`` / ``reference_psnr_range_db``, so a report can say why.
+    """
+    mine, theirs = _psnr_range(curve), _psnr_range(ref_curve)
+    lo, hi = (max(mine[0], theirs[0]), min(mine[1], theirs[1])) if mine and theirs else (0, 0)
+    return {"bd_rate_percent": _safe(bdrate.bd_rate, ref_curve, curve),
+            "bd_psnr_db": _safe(bdrate.bd_psnr, ref_curve, curve),
+            "overlap_psnr_db": [lo, hi] if hi > lo else None,
+            "psnr_range_db": mine, "reference_psnr_range_db": theirs}
+
+
+def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP,
+              also_against: tuple[str, ...] = ALSO_AGAINST) -> dict:
+    """BD-rates against ``reference`` (and in ``against`` also against each codec of ``also_against`` present in
+    the rows, each over its own overlap), PSNR at ``target_bpp``, lowest rates; see the module docstring."""
     curves = mean_curves(rows)
     if reference not in curves:
         raise ValueError(f"no {reference} rows to compare against")
@@ -125,11 +150,8 @@ def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP) 
         entry = {"curve": c, "lowest_bpp": min(c["bpp"]),
                  "psnr_at_target_bpp": _safe(lambda b, p: bdrate.psnr_at_rate(b, p, target_bpp), curve)}
         if codec != reference:
-            p_ref, p_mine = _finite(*ref_curve)[1], _finite(*curve)[1]
-            lo, hi = (max(min(p_ref), min(p_mine)), min(max(p_ref), max(p_mine))) if p_ref and p_mine else (0, 0)
-            entry["bd_rate_percent"] = _safe(bdrate.bd_rate, ref_curve, curve)
-            entry["bd_psnr_db"] = _safe(bdrate.bd_psnr, ref_curve, curve)
-            entry["overlap_psnr_db"] = [lo, hi] if hi > lo else None
+            versus = compare_curves(ref_curve, curve)
+            entry.update({k: versus[k] for k in ("bd_rate_percent", "bd_psnr_db", "overlap_psnr_db")})
             entry["below_reference_lowest_bpp"] = entry["lowest_bpp"] < min(ref["bpp"])
             per_image = {}
             for image in images:
@@ -138,12 +160,31 @@ def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP) 
                 per_image[image] = _safe(bdrate.bd_rate, ([r["bpp"] for r in theirs], [r["psnr"] for r in theirs]),
                                          ([r["bpp"] for r in mine], [r["psnr"] for r in mine]))
             entry["bd_rate_per_image_percent"] = per_image
+        entry["against"] = {other: compare_curves((curves[other]["bpp"], curves[other]["psnr"]), curve)
+                            for other in (reference, *also_against) if other in curves and other != codec}
         summary["codecs"][codec] = entry
     return summary
 
 
+def _versus_text(codec: str, other: str, v: dict) -> str:
+    """One codec against another: BD-rate and BD-PSNR over their overlap, or why there is none."""
+    if v["overlap_psnr_db"] is None:
+        mine, theirs = (f"{r[0]:.2f}..{r[1]:.2f} dB" if r else "no finite PSNR"
+                        for r in (v["psnr_range_db"], v["reference_psnr_range_db"]))
+        return (f"BD-rate vs {other}: none, the curves do not overlap ({codec} reaches {mine}, "
+                f"{other} {theirs})")
+    lo, hi = v["overlap_psnr_db"]
+    return (f"BD-rate vs {other}: {_fmt(v['bd_rate_percent'], ' %')}, BD-PSNR {_fmt(v['bd_psnr_db'], ' dB')} "
+            f"(over {lo:.2f}..{hi:.2f} dB)")
+
+
+def _fmt(v, unit=""):
+    return "n/a" if v is None else f"{v:+.1f}{unit}" if unit == " %" else f"{v:.2f}{unit}"
+
+
 def summary_text(summary: dict) -> str:
-    ref = summary["reference"]
+    """The summary as text: the mean curve of every codec, then per codec its PSNR at the target rate, its lowest
+    rate and its BD-rate against each reference (or why there is none)."""
     lines = [f"{len(summary['images'])} images: {', '.join(summary['images'])}", "",
              f"{'codec':<6} {'setting':<18} {'bpp':>7} {'PSNR dB':>8} {'SSIM':>7}"]
     for codec, e in summary["codecs"].items():
@@ -152,15 +193,9 @@ def summary_text(summary: dict) -> str:
             lines.append(f"{codec:<6} {str(s):<18} {b:7.3f} {p:8.2f} {q:7.4f}")
     lines.append("")
     t = summary["target_bpp"]
-
-    def fmt(v, unit=""):
-        return "n/a" if v is None else f"{v:+.1f}{unit}" if unit == " %" else f"{v:.2f}{unit}"
     for codec, e in summary["codecs"].items():
-        line = (f"{codec:<6} PSNR at {t:g} bpp: {fmt(e['psnr_at_target_bpp'], ' dB')}; "
-                f"lowest rate {e['lowest_bpp']:.3f} bpp")
-        if codec != ref:
-            ov = e["overlap_psnr_db"]
-            line += (f"; BD-rate vs {ref}: {fmt(e['bd_rate_percent'], ' %')}, BD-PSNR {fmt(e['bd_psnr_db'], ' dB')}"
-                     + (f" (over {ov[0]:.2f}..{ov[1]:.2f} dB)" if ov else " (no overlap)"))
-        lines.append(line)
+        lines.append(f"{codec:<6} PSNR at {t:g} bpp: {_fmt(e['psnr_at_target_bpp'], ' dB')}; "
+                     f"lowest rate {e['lowest_bpp']:.3f} bpp")
+        for other, versus in e.get("against", {}).items():
+            lines.append(f"{'':<6} {_versus_text(codec, other, versus)}")
     return "\n".join(lines) + "\n"

@@ -30,6 +30,7 @@ from torch import nn
 
 from .entropy import CdfTables, FactorizedDensity
 from .files import atomic_output, load_torch_file
+from .models import save_config
 
 STRIDE = 16                 # the latent is this many times smaller than the image on each side
 FORMAT = "helpers.rd_model/1"
@@ -74,8 +75,9 @@ class FactorizedPriorModel(nn.Module):
 
     def __init__(self, channels: int = 64, latent_channels: int = 64):
         super().__init__()
-        n, m = int(channels), int(latent_channels)
-        self.config = {"channels": n, "latent_channels": m}
+        channels, latent_channels = int(channels), int(latent_channels)
+        self.config = save_config(self, locals())       # {"channels": ..., "latent_channels": ...}
+        n, m = channels, latent_channels
         self.g_a = nn.Sequential(_down(3, n), GDN(n), _down(n, n), GDN(n), _down(n, n), GDN(n), _down(n, m))
         self.g_s = nn.Sequential(_up(m, n), GDN(n, inverse=True), _up(n, n), GDN(n, inverse=True),
                                  _up(n, n), GDN(n, inverse=True), _up(n, 3))

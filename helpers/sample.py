@@ -60,55 +60,20 @@ class Source:
 
 
 _SK = "scikit-image"
-_MPL = "matplotlib"
-_CC0 = "CC0"
-#: Every reference of the sample, in order (img numbering follows this order, then the qualities).
-#: Licenses as the packages document them (scikit-image's ``skimage.data`` docstrings; matplotlib ships
-#: grace_hopper.jpg without a license note of its own).
-SAMPLE_SOURCES: tuple[Source, ...] = (
-    Source("astronaut", _SK, "astronaut.png", "skimage.data.astronaut()", "astronaut Eileen Collins",
-           "NASA Great Images database", "public domain (no known copyright restrictions)"),
-    Source("chelsea", _SK, "chelsea.png", "skimage.data.chelsea()", "Chelsea the cat",
-           "photographer Stefan van der Walt", _CC0),
-    Source("coffee", _SK, "coffee.png", "skimage.data.coffee()", "coffee cup",
-           "photographer Rachel Michetti, courtesy of Pikolo Espresso Bar", _CC0),
-    Source("rocket", _SK, "rocket.jpg", "skimage.data.rocket()", "DSCOVR launch on Falcon 9",
-           "SpaceX Photos (Flickr)", "public domain (released by SpaceX)"),
-    Source("hubble_top", _SK, "hubble_deep_field.jpg", "skimage.data.hubble_deep_field()",
-           "Hubble eXtreme Deep Field, top half", "NASA / HubbleSite", "public domain (NASA)", (0, 0, 768, 436)),
-    Source("hubble_bottom", _SK, "hubble_deep_field.jpg", "skimage.data.hubble_deep_field()",
-           "Hubble eXtreme Deep Field, bottom half", "NASA / HubbleSite", "public domain (NASA)", (232, 436, 1000, 872)),
-    Source("ihc", _SK, "ihc.png", "skimage.data.immunohistochemistry()", "immunohistochemistry stain of colonic glands",
-           "Center for Microscopy And Molecular Imaging (CMMI)", "no known copyright restrictions"),
-    Source("retina_disc", _SK, "retina.jpg", "skimage.data.retina()", "human retina, around the optic disc",
-           "Wikimedia Commons, Mikael Häggström", "CC0 1.0", (120, 180, 888, 692)),
-    Source("retina_macula", _SK, "retina.jpg", "skimage.data.retina()", "human retina, below the macula",
-           "Wikimedia Commons, Mikael Häggström", "CC0 1.0", (380, 700, 1148, 1212)),
-    Source("motorcycle", _SK, "motorcycle_left.png", "skimage.data.stereo_motorcycle()[0]",
-           "motorcycle (left view of a stereo pair)",
-           "Middlebury 2014 stereo benchmark (Scharstein et al., GCPR 2014)",
-           "no license stated by scikit-image; distributed with scikit-image (BSD-3-Clause package)"),
-    Source("colorwheel", _SK, "color.png", "skimage.data.colorwheel()", "synthetic colour wheel",
-           "scikit-image", "no license stated; distributed with scikit-image (BSD-3-Clause package)"),
-    Source("grace_hopper", _MPL, "sample_data/grace_hopper.jpg",
-           "matplotlib.cbook.get_sample_data('grace_hopper.jpg')", "Commodore Grace M. Hopper",
-           "US Navy photograph, via matplotlib's sample data",
-           "public domain (work of the US federal government); matplotlib states no license for it"),
-    Source("camera", _SK, "camera.png", "skimage.data.camera()", "man with a camera (grayscale)",
-           "photographer Lav Varshney", _CC0),
-    Source("moon", _SK, "moon.png", "skimage.data.moon()", "surface of the moon (grayscale)",
-           "scikit-image", "no license stated; distributed with scikit-image (BSD-3-Clause package)"),
-    Source("coins", _SK, "coins.png", "skimage.data.coins()", "Greek coins from Pompeii (grayscale)",
-           "Brooklyn Museum Collection", "no known copyright restrictions"),
-    Source("brick", _SK, "brick.png", "skimage.data.brick()", "brick wall texture (grayscale)",
-           "CC0Textures (Bricks25)", _CC0),
-    Source("grass", _SK, "grass.png", "skimage.data.grass()", "grass texture (grayscale)",
-           "DeviantArt, linolafett (Grass-01)", _CC0),
-    Source("gravel", _SK, "gravel.png", "skimage.data.gravel()", "gravel texture (grayscale)",
-           "CC0Textures (Gravel04)", _CC0),
-    Source("clock", _SK, "clock_motion.png", "skimage.data.clock()", "motion-blurred wall clock (grayscale)",
-           "photographer Stefan van der Walt", "public domain (released by the photographer)"),
-)
+#: The table of the sample's references, one record per image with the fields of :class:`Source`, in order (img
+#: numbering follows this order, then the qualities). Licenses as the packages document them (scikit-image's
+#: ``skimage.data`` docstrings; matplotlib ships grace_hopper.jpg without a license note of its own).
+SOURCES_FILE = Path(__file__).with_name("sample_sources.json")
+
+
+def _read_sources(path: Path) -> tuple[Source, ...]:
+    """One :class:`Source` per record of the JSON table at ``path`` (``crop``: four integers, or null for none)."""
+    records = json.loads(path.read_text(encoding="utf-8"))
+    return tuple(Source(**{**r, "crop": tuple(r["crop"]) if r["crop"] else None}) for r in records)
+
+
+#: Every reference of the sample, read from :data:`SOURCES_FILE`.
+SAMPLE_SOURCES: tuple[Source, ...] = _read_sources(SOURCES_FILE)
 
 
 def _source_path(src: Source) -> Path:

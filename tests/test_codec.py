@@ -251,6 +251,31 @@ def test_command_line_errors_name_the_problem(checkpoint, tmp_path, capsys):
     assert "notes.pt" in capsys.readouterr().err
 
 
+def test_the_codec_reads_files_with_the_kits_one_reader_which_names_a_bad_file(checkpoint, tmp_path, capsys):
+    from helpers import codec as kit_codec
+    from helpers import images
+
+    assert kit_codec.read_image is images.read_image            # one image reader in the kit, not a copy
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20))
+    assert main(["compress", str(broken), str(tmp_path / "b.nck"), "--checkpoint", str(checkpoint)]) == 1
+    assert "broken.png" in capsys.readouterr().err and not (tmp_path / "b.nck").exists()
+
+
+def test_float_images_become_pixels_by_the_kits_one_rule():
+    from helpers.codec import to_uint8_rgb
+    from helpers.images import to_pixel_levels
+
+    values = np.array([-0.2, 0.0, 0.5 / 255, 1.5 / 255, 2.5 / 255, 0.5, 254.5 / 255, 1.0, 1.3], dtype=np.float32)
+    image = np.stack([np.tile(values, (4, 1))] * 3, axis=-1)             # (4, 9, 3) floats, some out of [0, 1]
+    expected = to_pixel_levels(image).astype(np.uint8)
+    assert np.array_equal(to_uint8_rgb(image), expected)
+    with_alpha = np.concatenate([image, np.ones_like(image[..., :1])], axis=-1)
+    assert np.array_equal(to_uint8_rgb(with_alpha), expected)            # a fourth channel (alpha) is dropped
+    codec = small_codec()
+    assert codec.compress(image) == codec.compress(expected)
+
+
 def test_checkpoint_keeps_float16_weights_and_exact_tables(checkpoint):
     model, tables, info = load_checkpoint(checkpoint)
     assert info["lambda"] == 0.01 and not model.training

@@ -75,7 +75,7 @@ def _third_party_imports(folders=("helpers", "tools", "benchmarks")):
                     names |= {alias.name.split(".")[0] for alias in node.names}
                 elif isinstance(node, ast.ImportFrom) and node.level == 0:
                     names.add(node.module.split(".")[0])
-    return {n for n in names if n not in sys.stdlib_module_names and n not in ("helpers", "tools")}
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("helpers", "tools", "benchmarks")}
 
 
 def test_every_third_party_import_is_a_pinned_dependency():
@@ -83,3 +83,11 @@ def test_every_third_party_import_is_a_pinned_dependency():
     pins = _pyproject_pins()
     missing = sorted(n for n in _third_party_imports() if IMPORT_TO_PYPI.get(n, n).lower() not in pins)
     assert not missing, f"imported but not in pyproject.toml: {missing}"
+
+
+def test_every_package_of_the_kit_is_installed():
+    """pyproject lists packages by name: a new sub-package left out would be missing from a (non-editable) install."""
+    listed = set(tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {init.parent.relative_to(REPO_ROOT).as_posix().replace("/", ".")
+             for top in ("helpers", "tools") for init in (REPO_ROOT / top).rglob("__init__.py")}
+    assert found == listed, f"packages on disk {sorted(found)}, in pyproject.toml {sorted(listed)}"

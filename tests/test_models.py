@@ -109,6 +109,15 @@ def test_bad_knob_values_raise(bad):
         ConvAE(**bad)
 
 
+def test_a_bad_knob_is_refused_by_the_kits_one_check_of_a_choice():
+    from helpers.params import ParameterError
+
+    with pytest.raises(ParameterError, match=r"activation='gelu'.*'relu', 'tanh', 'sigmoid', 'leaky_relu'"):
+        ConvAE(activation="gelu")
+    with pytest.raises(ParameterError, match=r"output='softmax'.*'sigmoid', 'tanh', 'linear'"):
+        BaselineAE(output="softmax")
+
+
 def test_describe_counts_by_hand():
     # BaselineAE 8x8, latent 10: Linear(192, 10) + Linear(10, 192)
     m = BaselineAE(latent_dim=10, image_size=8)
@@ -184,6 +193,20 @@ def test_save_config_records_every_constructor_argument_and_nothing_else():
     for model in (BaselineAE(latent_dim=4, image_size=8), ConvAE(latent_dim=4, depth=2, width=2, image_size=16)):
         arguments = set(inspect.signature(type(model)).parameters)
         assert set(model.config) == arguments | {"name"}  # every argument, so build_model rebuilds it exactly
+
+
+def test_save_config_keeps_each_argument_as_an_attribute_so_models_copy_none_by_hand():
+    class Tiny(nn.Module):
+        def __init__(self, width: int = 4, *, scale: float = 1.0):
+            super().__init__()
+            save_config(self, locals())
+
+    tiny = Tiny(8, scale=2.5)
+    assert (tiny.width, tiny.scale) == (8, 2.5)
+    model = ConvAE(latent_dim=4, depth=2, width=2, image_size=16, bottleneck="conv", output="tanh")
+    assert {name: getattr(model, name) for name in model._config} == model._config
+    baseline = BaselineAE(latent_dim=4, image_size=8, pool=2, hidden=6)
+    assert (baseline.pool, baseline.hidden, baseline.latent_dim) == (2, 6, 4)
 
 
 def test_a_config_written_by_earlier_versions_still_builds_the_same_model():

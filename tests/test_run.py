@@ -220,6 +220,32 @@ def test_main_checks_the_parameter_file_before_running_anything(series, fake_dat
     assert re.search(match, capsys.readouterr().err)
 
 
+def test_main_checks_each_value_against_its_declared_type_as_the_sweep_does(series, fake_dataset, no_new_runs,
+                                                                          monkeypatch, capsys, tmp_path):
+    """Before: a value of the wrong type (size: "big" for `size: int`) passed the checks; the notebook failed on it
+    only when its turn came, after the notebooks before it had run (hours, with full_size.yaml)."""
+    from tools import sweep
+
+    monkeypatch.setattr(run, "run_series", lambda *args: pytest.fail("a notebook ran before the values were checked"))
+    bad = write_yaml(tmp_path, "size: big\n")
+    assert run.main(["-f", str(bad)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: params.yaml for 01_alpha: size=big is not a valid int (give a whole number)"), err
+    assert sweep.main([str(series / "01_alpha.ipynb"), "-f", str(bad), "--out", str(tmp_path / "sweep")]) == 2
+    swept = capsys.readouterr().err.strip()
+    assert swept.startswith("sweep: error: params.yaml: size=big")
+    assert err.split(": ", 2)[2] == swept.split(": ", 3)[3]        # the same message after where it comes from
+    assert not (tmp_path / "sweep").exists()
+
+
+def test_parameters_for_converts_values_to_their_declared_types(series, tmp_path):
+    """As the sweep passes them: YAML reads 1e-3 as a text, and papermill would inject lr = "1e-3"."""
+    values = {"lr": "1e-3", "01_alpha": {"size": 4.0, "label": 7}}
+    assert parameters_for(series / "02_beta.ipynb", values, tmp_path) == {"lr": 0.001}
+    assert parameters_for(series / "01_alpha.ipynb", values, tmp_path) == {"size": 4, "label": "7",
+                                                                            "output_dir": str(tmp_path)}
+
+
 def test_main_with_no_solution_notebooks(tmp_path, fake_dataset, no_new_runs, monkeypatch, capsys):
     monkeypatch.setattr(paths, "SOLUTIONS_DIR", tmp_path / "empty")
     assert run.main([]) == 0
@@ -229,17 +255,17 @@ def test_main_with_no_solution_notebooks(tmp_path, fake_dataset, no_new_runs, mo
 def test_the_full_size_parameter_file_fits_every_notebook(tmp_path):
     """params/full_size.yaml names only parameters the notebooks declare, with values of the declared types
     (a typo there would only surface hours into a GPU run)."""
-    from tools import sweep
+    from helpers.params import checked_value, notebook_parameters
 
     values = run.read_parameter_file(paths.REPO_ROOT / "params" / "full_size.yaml")
     sections = {k for k, v in values.items() if isinstance(v, dict)}
     notebooks = run.solution_notebooks()
     assert sections <= {nb.stem for nb in notebooks}, "a section names no solution notebook"
     for notebook in notebooks:
-        declared = sweep.notebook_parameters(notebook)
+        declared = notebook_parameters(notebook)
         chosen = run.parameters_for(notebook, values, tmp_path)
         for name, value in chosen.items():
-            sweep.checked_value(name, value, declared, f"full_size.yaml for {notebook.stem}")
+            checked_value(name, value, declared, f"full_size.yaml for {notebook.stem}")
     assert run.parameters_for(paths.SOLUTIONS_DIR / "08_rate_distortion.ipynb", values, tmp_path)["lr"] == 0.0005
 
 
@@ -272,17 +298,17 @@ def test_make_setup_installs_the_kits_kernel():
 
 
 def test_a_notebook_runs_in_the_kits_kernel_without_the_tcp_warning(tmp_path, capfd):
-    """papermill with kernel_config(): the kernel's sockets are encrypted, so ipykernel does not warn that it runs
-    "over TCP without encryption", and the notebook runs in this Python."""
+    """tools.execute (papermill with kernel_config()): the kernel's sockets are encrypted, so ipykernel does not warn
+    that it runs "over TCP without encryption", and the notebook runs in this Python."""
     import os
     import sys
 
     from tools import kernel
+    from tools.execute import execute_notebook
 
     nb = new_notebook(cells=[new_code_cell("import sys\nprint(sys.executable)")])
     nbformat.write(nb, tmp_path / "a.ipynb")
-    papermill.execute_notebook(str(tmp_path / "a.ipynb"), str(tmp_path / "b.ipynb"), kernel_name=kernel.kernel_name(),
-                               config=kernel.kernel_config(), progress_bar=False)
+    execute_notebook(tmp_path / "a.ipynb", tmp_path / "b.ipynb", {}, cwd=tmp_path)     # run's and sweep's runner
     assert "without encryption" not in capfd.readouterr().err
     printed = nbformat.read(tmp_path / "b.ipynb", as_version=4).cells[0].outputs[0]["text"].strip()
     if kernel.kernel_name() == kernel.KIT_KERNEL:

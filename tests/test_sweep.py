@@ -1,10 +1,8 @@
-"""tools.sweep: name and value checks, run ids, a small grid with a failing value, resume (also after kill -9),
-timeouts, the Dask path and the aggregated results. The notebooks are tiny fixtures written here (no torch, no
-data); each run still starts a kernel (1-3 s on a busy 2-core machine), so the grids stay small."""
+"""tools.sweep end to end: a small grid with a failing value (runner, cli), the table and the plot (summary), resume
+(also after kill -9), timeouts and the Dask path (dask_runs). The notebooks are tiny fixtures (sweep_fixtures.py: no
+torch, no data); each run still starts a kernel (1-3 s on a busy 2-core machine), so the grids stay small. The
+checks before a run are in test_sweep_plan.py, the output folder's rules in test_sweep_store.py."""
 
-import contextlib
-import csv
-import io
 import json
 import os
 import shutil
@@ -12,232 +10,14 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
-from tools import sweep
-from tools.sweep import SweepError, convert, main, make_run_id, plan_sweep, rebuild_results, split_values
+from helpers import paths
+from sweep_fixtures import notebook, read_csv, run_main, write_notebook  # noqa: F401 (notebook: a fixture)
+from tools.sweep import make_run_id
 
-PARAMS = '''from typing import Optional
-x: int = 1  # the input
-scale: float = 1.0  # a factor
-mode: str = "a"  # a label
-flag: bool = False  # a switch
-sizes: list[int] = [1, 2]  # a list
-cap: Optional[int] = None  # an optional bound
-delay: float = 0.0  # seconds to sleep
-output_dir: str = ""  # where metrics.json goes
-'''
-
-BODY = '''import time
-from helpers import record
-if x < 0:
-    raise ValueError(f"x must be >= 0, got {x}")
-time.sleep(delay)
-record.save_metrics(output_dir, {"y": x * scale, "mode": mode, "nested": {"sq": x * x}, "n_sizes": len(sizes)})
-'''
-
-
-def write_notebook(path, params=PARAMS, body=BODY):
-    nb = nbformat.v4.new_notebook()
-    cell = nbformat.v4.new_code_cell(params)
-    cell.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# fixture"), cell, nbformat.v4.new_code_cell(body)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
-
-
-@pytest.fixture
-def notebook(tmp_path):
-    return write_notebook(tmp_path / "fixture.ipynb")
-
-
-def read_csv(path):
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def error_line(capsys):
-    """What main() printed to stderr for a bad command: a message, no traceback, nothing started."""
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("sweep: error: ") and "Traceback" not in err, err
-    return err
-
-
-def run_main(argv):
-    """main(argv) with its stdout captured: (exit code, stdout)."""
-    stdout = io.StringIO()
-    with contextlib.redirect_stdout(stdout):
-        rc = main(argv)
-    return rc, stdout.getvalue()
-
-
-# -- values and ids (no kernel) ---------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("type_name, text, expected", [
-    ("int", "16", 16), ("int", "1e3", 1000), ("int", "8.0", 8), ("float", "1e-3", 0.001), ("float", "2", 2.0),
-    ("bool", "true", True), ("bool", "No", False), ("bool", "1", True), ("bool", "0", False),
-    ("str", "relu", "relu"), ("str", "'8,32'", "8,32"), ("str", "12", "12"),
-    ("list[int]", "[8]", [8]), ("list[int]", "[8, 32]", [8, 32]), ("List[float]", "[1, 2.5]", [1.0, 2.5]),
-    ("Optional[int]", "none", None), ("Optional[int]", "8", 8), ("int|None", "null", None),
-    ("Union[int,None]", "3", 3), ("Path", "a/b", "a/b"),
-])
-def test_typed_text_converts_to_the_annotated_type(type_name, text, expected):
-    value = convert(text, type_name)
-    assert value == expected and type(value) is type(expected)
-
-
-@pytest.mark.parametrize("type_name, value", [
-    ("int", "abc"), ("int", "1.5"), ("int", True), ("int", "[1"), ("float", "fast"), ("float", "nan"),
-    ("bool", "maybe"), ("bool", 2), ("list[int]", "3"), ("list[int]", "[1, x]"), ("str", [1]), ("str", True),
-    ("Optional[int]", "many"),
-])
-def test_bad_values_are_refused(type_name, value):
-    with pytest.raises(ValueError):
-        convert(value, type_name)
-
-
-def test_yaml_values_and_unannotated_parameters():
-    assert convert(1, "float") == 1.0 and convert(16.0, "int") == 16 and convert(3, "str") == "3"
-    assert sweep.parameter_type({"inferred_type_name": "None", "default": "12"}) == "int"
-    assert sweep.parameter_type({"inferred_type_name": "None", "default": "0.5"}) == "float"
-    assert sweep.parameter_type({"inferred_type_name": "typing.Optional[int]", "default": "None"}) == "Optional[int]"
-
-
-def test_split_values_respects_brackets_and_quotes():
-    assert split_values("1,2, 3") == ["1", "2", "3"]
-    assert split_values("[8],[8,32]") == ["[8]", "[8,32]"]
-    assert split_values("'a,b',c") == ["'a,b'", "c"]
-    with pytest.raises(SweepError, match="not closed"):
-        split_values("[1,2")
-
-
-def test_run_ids_are_stable_readable_and_safe():
-    assert make_run_id({"lr": 0.001, "latent_dim": 16}) == "latent_dim=16__lr=0.001"
-    assert make_run_id({"latent_dim": 16, "lr": 1e-3}) == "latent_dim=16__lr=0.001"
-    assert make_run_id({"latent_dims": [8, 32]}) == "latent_dims=8,32"
-    assert make_run_id({}) == "default"
-    odd = make_run_id({"mode": "a/b"})
-    assert odd.startswith("mode=a_b__") and "/" not in odd and odd != make_run_id({"mode": "a_b"})
-    long = make_run_id({"name": "x" * 300})
-    assert len(long) <= sweep.MAX_ID_LEN and long != make_run_id({"name": "x" * 301})
-
-
-# -- checks on the command line: nothing runs, nothing is written -----------------------------------------------
-
-def test_unknown_name_is_an_error_listing_the_valid_names(notebook, tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main([str(notebook), "--grid", "scal=1,2", "--out", str(out)]) == 2
-    line = error_line(capsys)
-    assert "'scal'" in line and "did you mean scale?" in line and "x, scale, mode, flag, sizes, cap, delay" in line
-    assert not out.exists()
-
-
-def test_bad_value_is_an_error_naming_the_parameter_and_type(notebook, tmp_path, capsys):
-    out = tmp_path / "out"
-    assert main([str(notebook), "--grid", "x=1,two", "--out", str(out)]) == 2
-    line = error_line(capsys)
-    assert "x=two" in line and "not a valid int" in line and "the input" in line
-    assert main([str(notebook), "--grid", "flag=true,perhaps", "--out", str(out)]) == 2
-    assert "flag=perhaps" in error_line(capsys)
-    assert main([str(notebook), "--grid", "sizes=3", "--out", str(out)]) == 2
-    assert "sizes=3 is not a valid list[int] (write a list in brackets" in error_line(capsys)
-    assert main([str(notebook), "--grid", "output_dir=/tmp", "--out", str(out)]) == 2
-    assert "set by the sweep" in error_line(capsys)
-    assert main([str(notebook), "--grid", "x=1", "--grid", "x=2", "--out", str(out)]) == 2
-    assert "given twice" in error_line(capsys)
-    assert main([str(notebook), "--grid", "x", "--out", str(out)]) == 2
-    assert "NAME=V1,V2" in error_line(capsys)
-    assert main([str(notebook), "--grid", "x=1", "--jobs", "0", "--out", str(out)]) == 2
-    assert "--jobs 0" in error_line(capsys)
-    assert main([str(tmp_path / "missing.ipynb"), "--grid", "x=1"]) == 2
-    assert "missing.ipynb not found" in error_line(capsys)
-    assert main([str(notebook), "--grid", "x=1", "--scheduler", "nonsense", "--out", str(out)]) == 2
-    assert "Dask scheduler at nonsense" in error_line(capsys)
-    assert not any(out.glob("*/result.json"))
-
-
-def test_params_file_fixed_values_grid_and_errors(notebook, tmp_path, capsys):
-    f = tmp_path / "p.yaml"
-    f.write_text("scale: 2\nflag: yes\ngrid:\n  x: [1, 2]\n  mode: [a, b]\n")
-    s = plan_sweep(notebook, ["mode=c"], f, tmp_path / "out")        # --grid replaces the file's entry
-    assert [r.params for r in s.runs] == [{"x": 1, "scale": 2.0, "mode": "c", "flag": True},
-                                          {"x": 2, "scale": 2.0, "mode": "c", "flag": True}]
-    assert s.runs[0].run_id == "flag=True__mode=c__scale=2.0__x=1"
-    assert s.swept == ["x"]
-    s = plan_sweep(notebook, ["scale=0.5,1e0,1"], f, tmp_path / "out")   # and a fixed one
-    assert s.grid["scale"] == [0.5, 1.0] and len(s.runs) == 8            # 1e0 and 1 are one value
-
-    for text, words in [("grid:\n  nope: [1]\n", ["'nope'", "p.yaml"]),
-                        ("x: [1, 2]\n", ["x=[1, 2]", "not a valid int"]),
-                        ("grid: [1, 2]\n", ["grid:"]),
-                        ("grid:\n  sizes: [1, 2]\n", ["sizes=1", "not a valid list"]),
-                        ("x: [1\n", ["not valid YAML"])]:
-        f.write_text(text)
-        assert main([str(notebook), "-f", str(f), "--out", str(tmp_path / "out")]) == 2
-        line = error_line(capsys)
-        assert all(w in line for w in words), line
-    assert not (tmp_path / "out").exists()
-
-
-SWEEP_FILES = sorted((Path(sweep.__file__).parent.parent / "sweeps").glob("*.yaml"))
-
-
-@pytest.mark.parametrize("path", SWEEP_FILES, ids=[p.name for p in SWEEP_FILES])
-def test_the_example_sweep_files_fit_their_notebooks(path, tmp_path):
-    notebook = path.parent.parent / "solutions" / f"{path.name.split('.')[0]}.ipynb"
-    if not notebook.exists():
-        pytest.skip(f"{notebook.name} is not written yet")
-    planned = plan_sweep(notebook, (), path, tmp_path / "out")
-    assert len(planned.runs) >= 2 and planned.swept
-
-
-def test_a_folder_with_another_run_of_the_same_name_is_never_overwritten(notebook, tmp_path, capsys):
-    out = tmp_path / "out"
-    (out / "x=1").mkdir(parents=True)
-    foreign = {"run_id": "x=1", "notebook": "other.ipynb", "params": {"x": 1}, "status": "ok", "error": "",
-               "metrics": {"y": 9}, "seconds": 1.0}
-    (out / "x=1" / "result.json").write_text(json.dumps(foreign))
-    assert main([str(notebook), "--grid", "x=1,2", "--out", str(out)]) == 2
-    assert "other.ipynb" in error_line(capsys)
-    assert json.loads((out / "x=1" / "result.json").read_text()) == foreign
-    assert not (out / "x=2").exists()
-
-    mine = tmp_path / "mine"                           # a folder of the user's named like a run
-    (mine / "x=1").mkdir(parents=True)
-    (mine / "x=1" / "notes.txt").write_text("mine")
-    assert main([str(notebook), "--grid", "x=1,2", "--out", str(mine)]) == 2
-    assert "in the way" in error_line(capsys) and (mine / "x=1" / "notes.txt").read_text() == "mine"
-    (mine / "x=1" / "notes.txt").unlink()              # an empty folder is taken (a run cut off at its start)
-    (mine / "results.csv").write_text("a,b\n1,2\n")    # a results.csv that no sweep wrote
-    assert main([str(notebook), "--grid", "x=1,2", "--out", str(mine)]) == 2
-    assert "not written by a sweep" in error_line(capsys) and (mine / "results.csv").read_text() == "a,b\n1,2\n"
-
-
-def test_a_second_sweep_into_the_same_folder_is_refused_while_one_runs(notebook, tmp_path, capsys):
-    out = tmp_path / "out"
-    out.mkdir()
-    held = sweep.FolderLock(out)
-    try:
-        assert main([str(notebook), "--grid", "x=1", "--out", str(out), "--no-progress"]) == 2
-        assert "another sweep" in error_line(capsys)
-    finally:
-        held.close()
-    assert not (out / "x=1").exists()
-
-
-def test_dry_run_lists_the_runs(notebook, tmp_path, capsys):
-    assert main([str(notebook), "--grid", "x=1,2", "--grid", "sizes=[1],[2,3]", "--dry-run",
-                 "--out", str(tmp_path / "out")]) == 0
-    out = capsys.readouterr().out
-    assert "sizes=2,3__x=1  to run" in out and "4 runs" in out
-    assert not (tmp_path / "out").exists()
-
-
-# -- real runs --------------------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
 def small_sweep(tmp_path_factory):
@@ -346,7 +126,7 @@ def test_resume_after_kill_9_loses_no_finished_run(notebook, tmp_path):
     out = tmp_path / "out"
     argv = [str(notebook), "--grid", "x=1,2,3", "--grid", "delay=1.5", "--out", str(out), "--no-progress"]
     proc = subprocess.Popen([sys.executable, "-m", "tools.sweep", *argv], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, cwd=Path(sweep.__file__).parent.parent)
+                            stderr=subprocess.DEVNULL, cwd=paths.REPO_ROOT)
     try:
         deadline = time.monotonic() + 120
         while not list(out.glob("*/result.json")):
@@ -402,90 +182,3 @@ def test_dask_path(notebook, tmp_path, dask_scheduler):
     rc, stdout = run_main([str(notebook), "--grid", "x=2,3", "--scheduler", dask_scheduler, "--out", str(out),
                            "--no-progress"])           # finished runs are taken from DIR, not sent again
     assert rc == 0 and "(1 run now, 1 already done)" in stdout
-
-
-def test_rebuild_results_on_an_empty_or_missing_folder(tmp_path):
-    assert rebuild_results(tmp_path) == []
-    assert read_csv(tmp_path / "results.csv") == []
-    assert rebuild_results(tmp_path / "missing") == [] and not (tmp_path / "missing").exists()
-
-
-# -- output paths and what a redo may remove ----------------------------------------------------------------------
-
-def test_an_out_that_is_a_file_is_refused_at_once(notebook, tmp_path, capsys, monkeypatch):
-    """Before: the notebook was inspected, then the sweep failed with a traceback when it made the folder."""
-    monkeypatch.setattr(sweep, "notebook_parameters", lambda *a: pytest.fail("worked before refusing --out"))
-    out = tmp_path / "results.csv"
-    out.write_text("mine")
-    assert main([str(notebook), "--grid", "x=1", "--out", str(out)]) == 2
-    assert "results.csv is an existing file" in error_line(capsys) and out.read_text() == "mine"
-
-
-def test_an_out_that_holds_the_sweeps_input_is_refused(notebook, tmp_path, capsys):
-    """Before: --out holding an earlier run's notebook, swept again, removed that notebook (its own input) first."""
-    (tmp_path / "params.yaml").write_text("x: 2\n")
-    for argv in ([str(notebook), "--grid", "x=1", "--out", str(tmp_path)],
-                 [str(notebook), "--grid", "x=1", "--out", str(tmp_path / "link")],
-                 [str(notebook), "-f", str(tmp_path / "params.yaml"), "--out", str(tmp_path / "sub" / "..")]):
-        if not (tmp_path / "link").exists():
-            (tmp_path / "link").symlink_to(tmp_path)
-        assert main(argv) == 2
-        assert "holds the sweep's input" in error_line(capsys)
-    run = tmp_path / "out" / "default"
-    run.mkdir(parents=True)
-    shutil.copy(notebook, run / "fixture.ipynb")
-    (run / "runner.log").write_text("a cut-off run")
-    before = (run / "fixture.ipynb").read_bytes()
-    assert main([str(run / "fixture.ipynb"), "--out", str(tmp_path / "out")]) == 2
-    assert "holds the sweep's input" in error_line(capsys) and (run / "fixture.ipynb").read_bytes() == before
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(120)
-def test_redoing_a_cut_off_run_removes_only_what_the_sweep_wrote(notebook, tmp_path, capsys):
-    """Before: the cut-off run's folder was removed whole (shutil.rmtree), a file of the user's with it."""
-    out = tmp_path / "out"
-    run = out / "x=1"
-    run.mkdir(parents=True)
-    (run / "runner.log").write_text("cut off")              # a run that was killed ...
-    (run / "fixture.ipynb").write_text("{half a notebook")
-    (run / "metrics.json").write_text('{"y": 99}')          # ... with a stale metrics.json
-    (run / "notes.txt").write_text("my notes on this run")  # and a file the user put there since
-    (run / "mine").mkdir()
-    (run / "mine" / "a.txt").write_text("mine too")
-    rc, _ = run_main([str(notebook), "--grid", "x=1", "--out", str(out), "--no-progress"])
-    assert rc == 0
-    assert (run / "notes.txt").read_text() == "my notes on this run" and (run / "mine" / "a.txt").exists()
-    assert "kept: mine/a.txt, notes.txt" in capsys.readouterr().err
-    assert json.loads((run / "metrics.json").read_text())["y"] == 1.0          # the new run's, not the stale one
-    assert json.loads((run / "result.json").read_text())["status"] == "ok"
-    recorded = json.loads((run / ".sweep-files").read_text())
-    assert "notes.txt" not in recorded and {"runner.log", "fixture.ipynb", "metrics.json"} <= set(recorded)
-    # --retry-failed on a failed run: its recorded files go, the user's stay
-    (run / "result.json").write_text(json.dumps({**json.loads((run / "result.json").read_text()),
-                                                 "status": "failed"}))
-    rc, _ = run_main([str(notebook), "--grid", "x=1", "--out", str(out), "--no-progress", "--retry-failed"])
-    assert rc == 0 and (run / "notes.txt").exists() and (run / "mine" / "a.txt").exists()
-
-
-def test_an_interrupted_results_write_leaves_the_previous_results_csv(tmp_path, monkeypatch):
-    (tmp_path / "x=1").mkdir()
-    (tmp_path / "x=1" / "result.json").write_text(json.dumps(
-        {"run_id": "x=1", "notebook": "n.ipynb", "params": {"x": 1}, "status": "ok", "error": "",
-         "metrics": {"y": 1}, "seconds": 1.0}))
-    rebuild_results(tmp_path)
-    before = (tmp_path / "results.csv").read_bytes()
-    (tmp_path / "x=1" / "result.json").write_text((tmp_path / "x=1" / "result.json").read_text()
-                                                 .replace('"y": 1', '"y": 2'))
-    real_write = Path.write_bytes
-
-    def half_then_interrupt(self, data):
-        real_write(self, data[: len(data) // 2])
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(Path, "write_bytes", half_then_interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        rebuild_results(tmp_path)
-    monkeypatch.undo()
-    assert (tmp_path / "results.csv").read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.csv", "x=1"]

@@ -1,4 +1,5 @@
-"""helpers.widgets without a browser: the explorers' logic, driven by setting ``.value`` as a drag would."""
+"""helpers.widgets (panels and explorers) without a browser: the explorers' logic, driven by setting ``.value`` as a
+drag would."""
 
 import base64
 import io
@@ -13,6 +14,7 @@ from PIL import Image
 from helpers import compare, metrics, widgets
 from helpers.data import Normalization
 from helpers.models import ConvAE
+from helpers.widgets import explorers  # where the explorers look up explorer_panel (patched below)
 
 TILE = 32
 LATENTS = (4, 32)
@@ -154,7 +156,7 @@ def test_cached_views_are_not_recomputed(explorer, monkeypatch):
         calls.append(args)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(widgets, "explorer_panel", counting)
+    monkeypatch.setattr(explorers, "explorer_panel", counting)
     explorer.slider.value = 32            # new: computed
     first = explorer.panel
     explorer.slider.value = LATENTS[0]    # shown at construction: cached
@@ -176,7 +178,7 @@ def test_an_error_while_updating_is_shown_not_raised(explorer, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("out of memory, say")
 
-    monkeypatch.setattr(widgets, "explorer_panel", broken)
+    monkeypatch.setattr(explorers, "explorer_panel", broken)
     explorer.slider.value = 32  # must not raise inside the widget callback
     assert isinstance(explorer.error, RuntimeError)
     assert "RuntimeError: out of memory, say" in shown_html(explorer)
@@ -314,7 +316,7 @@ def test_updates_run_on_the_requested_threads_and_restore_torch(models, images, 
         seen.append(torch.get_num_threads())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(widgets, "explorer_panel", spy)
+    monkeypatch.setattr(explorers, "explorer_panel", spy)
     before = torch.get_num_threads()
     box = widgets.latent_explorer(models, images, norm, tile=TILE)  # threads=1 by default
     box.slider.value = 32

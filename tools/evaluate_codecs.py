@@ -15,7 +15,7 @@ Writes into ``--out``:
   height``; codec is ``jpeg``, ``webp`` or ``kit``; setting is the quality, or the checkpoint's name;
 * ``rd.png``: mean bpp against mean PSNR and SSIM per codec (each setting averaged over the images, per image
   first, as CompressAI does);
-* ``summary.json`` and ``summary.txt``: the mean curves, the Bjontegaard delta rate of each codec against JPEG
+* ``summary.json`` and ``summary.txt``: the mean curves, the Bjontegaard delta rate of each codec against JPEG and WebP
   on the mean curves over the PSNR range where both have points (``helpers.bdrate``), per-image BD-rates, the
   PSNR at 0.25 bpp and the lowest bit rate each codec reaches.
 

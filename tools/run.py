@@ -14,7 +14,9 @@ and ``timings.json`` holds the seconds each notebook took (each written atomical
 folder, is refused at once.
 
 A parameter file is a YAML mapping. Top-level names apply to every notebook that declares them (others are
-skipped, so one file serves the whole series); a mapping under a notebook's name applies to that notebook only::
+skipped, so one file serves the whole series); a mapping under a notebook's name applies to that notebook only.
+Every value is checked against the type the notebook declares for it (``helpers.params.checked_value``, as
+``tools.sweep`` does) before any notebook runs::
 
     image_size: 224
     batch_size: 64
@@ -31,9 +33,10 @@ from pathlib import Path
 import yaml
 
 from helpers import data, paths
-from tools import report
 from helpers.files import OutputError, atomic_write, check_not_input, check_output_folder
-from tools.kernel import kernel_config, kernel_name
+from helpers.params import OUTPUT_PARAM, ParameterError, checked_value, notebook_parameters
+from tools import report
+from tools.execute import execute_notebook
 
 
 class RunError(ValueError):
@@ -67,11 +70,10 @@ def read_parameter_file(path):
     return values
 
 
-def parameters_for(notebook, file_values, output_dir):
-    """The parameters to pass to one notebook: those of the file it declares, plus its output_dir."""
-    import papermill
-
-    declared = papermill.inspect_notebook(str(notebook))
+def parameters_for(notebook, file_values, output_dir, source="the parameter file"):
+    """The parameters to pass to one notebook: those of the file it declares, each converted to its declared type
+    (a ParameterError naming `source`, the notebook and the value when it does not fit), plus its output_dir."""
+    declared = notebook_parameters(notebook)
     section = file_values.get(notebook.stem, {})
     if not isinstance(section, dict):
         raise RunError(f"{notebook.stem} in the parameter file must be a mapping of name: value, not {section!r}")
@@ -80,8 +82,10 @@ def parameters_for(notebook, file_values, output_dir):
     unknown = sorted(set(section) - set(declared))
     if unknown:
         raise RunError(f"{notebook.name} has no parameter {', '.join(unknown)}; it has: {', '.join(declared)}")
-    if "output_dir" in declared:
-        chosen["output_dir"] = str(output_dir)
+    chosen = {name: checked_value(name, value, declared, f"{source} for {notebook.stem}")
+              for name, value in chosen.items()}
+    if OUTPUT_PARAM in declared:
+        chosen[OUTPUT_PARAM] = str(output_dir)
     return chosen
 
 
@@ -103,19 +107,14 @@ def new_run_dir(root=None):
 def run_series(notebooks, file_values, run_dir):
     """Execute each notebook with papermill into run_dir; return {name: seconds}. Stops at the first failure,
     after writing what ran so far."""
-    import papermill
-
     timings = {}
     for notebook in notebooks:
         output_dir = run_dir / notebook.stem
         parameters = parameters_for(notebook, file_values, output_dir)
-        print(f"\n== {notebook.stem}  ({', '.join(f'{k}={v}' for k, v in parameters.items() if k != 'output_dir')})")
+        print(f"\n== {notebook.stem}  ({', '.join(f'{k}={v}' for k, v in parameters.items() if k != OUTPUT_PARAM)})")
         start = time.perf_counter()
         try:
-            papermill.execute_notebook(
-                str(notebook), str(run_dir / notebook.name), parameters=parameters, kernel_name=kernel_name(), config=kernel_config(),
-                cwd=str(notebook.parent), progress_bar=False, log_output=False,
-            )
+            execute_notebook(notebook, run_dir / notebook.name, parameters, cwd=notebook.parent)
         finally:
             timings[notebook.stem] = round(time.perf_counter() - start, 1)
             atomic_write(run_dir / "timings.json", json.dumps(timings, indent=2) + "\n")
@@ -151,12 +150,13 @@ def main(argv=None):
         if not notebooks:
             print(f"\nno notebooks in {paths.SOLUTIONS_DIR} yet: nothing more to run")
             return 0
-        for notebook in notebooks:  # check every parameter before anything runs
-            parameters_for(notebook, file_values, Path("."))
+        source = Path(args.parameters).name if args.parameters else "the parameter file"
+        for notebook in notebooks:  # check every name and value before anything runs
+            parameters_for(notebook, file_values, Path("."), source)
         run_dir = new_run_dir(args.out)
         print(f"\nrunning {len(notebooks)} notebook(s) into {run_dir}")
         timings = run_series(notebooks, file_values, run_dir)
-    except (RunError, data.DataError) as error:
+    except (RunError, ParameterError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except Exception as error:  # a notebook failed: say which, keep what ran

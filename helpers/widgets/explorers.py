@@ -1,63 +1,30 @@
-"""Interactive explorers for the notebooks: drag a slider, see what the bits buy.
+"""The explorers: a slider and an image chooser wired to the panels of ``helpers.widgets.panels``.
 
-* :func:`latent_explorer` (notebook 06): a slider over the latent sizes of trained autoencoders and an image
-  chooser; shows the original, the autoencoder's reconstruction and JPEG at the same bits per pixel.
-* :func:`rate_explorer` (notebook 08): a slider over the kit's codec checkpoints (one per lambda); shows the
-  original, the codec's decoded image (bpp from the real byte stream) and JPEG and WebP at the same bit rate.
+* :func:`latent_explorer` (notebook 06): a slider over the latent sizes of trained autoencoders;
+* :func:`rate_explorer` (notebook 08): a slider over the kit's codec checkpoints (one per lambda).
 
-Each explorer is an ``ipywidgets.VBox`` whose parts are attributes, so a test (or a curious student) can drive it
-without a browser: setting ``explorer.slider.value`` runs the same callback a drag runs in JupyterLab::
-
-    explorer = latent_explorer(models, images, normalization, tile=64)
-    explorer                          # in a notebook: shows the widget
-    explorer.slider.value = 64        # the 64-number latent
-    explorer.chooser.value = 2        # the third image
-    explorer.panel["metrics"]         # what is shown now: PSNR, SSIM and bpp of each picture
-    explorer.cache                    # {(latent, image index): panel} computed so far
-
-The work is done by plain functions -- :func:`explorer_panel`, :func:`rate_panel` and :func:`panel_html` -- that
-return ordinary dicts and strings; the widgets only wire them to the slider. Pictures are computed on demand (the
-first time a setting is shown) and cached.
-
-The pictures are shown as PNGs at their true pixel size in the explorer's ``Output`` widget (set directly on its
-``outputs``, never printed), so every pixel you see is a pixel the codec produced: a matplotlib figure would
-resample the images and blur exactly the artifacts the explorer is meant to show. Nothing is printed into the
-notebook cell, so nbval sees no stray output.
-
-Fair comparison: JPEG and WebP get the highest quality whose bit rate is at most the other method's
-(``helpers.metrics.codec_at_bpp``). When even quality 1 needs more bits (JPEG cannot go below about 0.2 bpp on
-photos), the caption says so: the baseline is then shown at more bits than the method it is compared with.
+Each explorer is an ``ipywidgets.VBox`` whose parts are attributes; setting ``explorer.slider.value`` runs the
+same callback a drag runs in JupyterLab. A view is computed the first time it is shown (``explorer_panel`` or
+``rate_panel``) and cached; its HTML is set directly on the ``Output`` widget's ``outputs`` (never printed), so
+nothing leaks into the notebook cell. Bad arguments are refused at once with a message that says what to pass.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import math
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import ipywidgets as widgets
 import numpy as np
 import torch
-from PIL import Image
 
-from . import compare, metrics
+from .. import compare
+from ..models import torch_threads
+from .panels import CODEC_NAMES, explorer_panel, panel_html, panel_text, rate_panel, tile_for
 
-__all__ = [
-    "latent_explorer",
-    "rate_explorer",
-    "explorer_panel",
-    "rate_panel",
-    "panel_html",
-    "check_images",
-    "png_data_uri",
-    "torch_threads",
-]
-
-CODEC_NAMES = {"jpeg": "JPEG", "webp": "WebP"}
+__all__ = ["latent_explorer", "rate_explorer", "check_images", "show_html"]
 
 
 # ----------------------------------------------------------------------------------------------------- checks
@@ -114,144 +81,16 @@ def _check_models(models: Mapping[int, torch.nn.Module]) -> dict[int, torch.nn.M
     return dict(sorted(out.items()))
 
 
-# ----------------------------------------------------------------------------------------------------- panels
-def _quality(original: np.ndarray, decoded: np.ndarray, bpp: float) -> dict[str, float]:
-    return {"bpp": float(bpp), "psnr": float(metrics.psnr(original, decoded)),
-            "ssim": float(metrics.ssim(original, decoded))}
-
-
-def _baselines(original: np.ndarray, bpp: float, codecs: Sequence[str], pictures: dict, scores: dict) -> None:
-    """Add each Pillow codec at the highest quality whose bit rate is at most ``bpp``."""
-    for codec in codecs:
-        coded = metrics.codec_at_bpp(original, bpp, codec)
-        pictures[codec] = coded["decoded"]
-        scores[codec] = {"bpp": coded["bpp"], "psnr": coded["psnr"], "ssim": coded["ssim"],
-                         "quality": coded["quality"], "hit_target": coded["hit_target"], "target_bpp": float(bpp)}
-
-
-def explorer_panel(model: torch.nn.Module, image: np.ndarray, normalization, *, tile: int | None = None,
-                   bits_per_value: int | None = 8, codecs: Sequence[str] = ("jpeg",)) -> dict[str, Any]:
-    """Everything the latent explorer shows for one model and one image, as a plain dict.
-
-    The image (uint8 ``(H, W, 3)``) is cropped to whole ``tile x tile`` tiles (``tile=None``: the whole image,
-    which must then be square), coded tile by tile with ``helpers.compare.reconstruct`` (latent quantized to
-    ``bits_per_value`` bits per number) and compared with each of ``codecs`` at the highest quality whose bit
-    rate is at most the autoencoder's. Returns::
-
-        {"images":  {"original": ..., "autoencoder": ..., "jpeg": ...},    # uint8 (h, w, 3), all the same size
-         "metrics": {"original":    {"bpp": 24.0, "psnr": inf, "ssim": 1.0},
-                     "autoencoder": {"bpp": ..., "psnr": ..., "ssim": ...},
-                     "jpeg":        {"bpp": ..., "psnr": ..., "ssim": ..., "quality": ..., "hit_target": ...,
-                                     "target_bpp": ...}}}
-    """
-    tile = _tile_for(image, tile)
-    original = compare.crop_to_tiles(image, tile)
-    recon = compare.reconstruct(model, image, tile, normalization, bits_per_value)
-    bpp = compare.tile_bpp(model, tile, bits_per_value)
-    pictures = {"original": original, "autoencoder": recon}
-    scores = {"original": {"bpp": 24.0, "psnr": math.inf, "ssim": 1.0}, "autoencoder": _quality(original, recon, bpp)}
-    _baselines(original, bpp, codecs, pictures, scores)
-    return {"images": pictures, "metrics": scores}
-
-
-def rate_panel(codec, image: np.ndarray, codecs: Sequence[str] = ("jpeg", "webp")) -> dict[str, Any]:
-    """Everything the rate explorer shows for one kit codec (``helpers.codec.Codec``) and one image.
-
-    The image is compressed to real bytes and decompressed; its bpp is ``8 * len(bytes) / (H * W)``. Each of
-    ``codecs`` gets the highest quality whose bit rate is at most that. Same layout as :func:`explorer_panel`, with
-    the kit codec's picture under ``"codec"`` and its ``"bytes"`` in its metrics.
-    """
-    data = codec.compress(image)
-    decoded = codec.decompress(data)
-    h, w = image.shape[:2]
-    bpp = metrics.bits_per_pixel(len(data), h, w)
-    pictures = {"original": image, "codec": decoded}
-    scores = {"original": {"bpp": 24.0, "psnr": math.inf, "ssim": 1.0}, "codec": _quality(image, decoded, bpp)}
-    scores["codec"]["bytes"] = len(data)
-    _baselines(image, bpp, codecs, pictures, scores)
-    return {"images": pictures, "metrics": scores}
-
-
-@contextmanager
-def torch_threads(n: int | None):
-    """Run the block with ``torch.set_num_threads(n)``, then restore the previous setting (``None``: no change).
-
-    The explorers use one thread by default: for their small models one thread is about as fast as several on an
-    idle CPU, and many times faster on a shared one, where torch's threads wait for each other
-    (one run of ``benchmarks/widget_latency.py`` with other jobs on 2 cores: 0.68 s per update with torch's 2
-    threads, 0.08 s with one)."""
-    before = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(int(n))
-    try:
-        yield
-    finally:
-        if n is not None:
-            torch.set_num_threads(before)
-
-
-def _check_threads(threads) -> None:
+def _check_zoom_and_threads(zoom, threads) -> None:
+    """``zoom`` a positive integer; ``threads`` a positive integer or None."""
+    if int(zoom) != zoom or zoom < 1:
+        raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
     if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
                                 or threads < 1):
         raise ValueError(f"threads must be a positive integer or None (torch's own setting), got {threads!r}")
 
 
-def _tile_for(image: np.ndarray, tile: int | None) -> int:
-    if tile is None:
-        h, w = image.shape[:2]
-        if h != w:
-            raise ValueError(f"tile=None codes the whole image, which must then be square; this one is {h}x{w}. "
-                             f"Pass tile= the models' training size")
-        return h
-    return int(tile)
-
-
-# ----------------------------------------------------------------------------------------------------- display
-def png_data_uri(image: np.ndarray) -> str:
-    """A uint8 (H, W, 3) image as a ``data:image/png;base64,...`` URI (lossless: every pixel as it is)."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG", compress_level=1)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _caption_line(m: Mapping[str, Any]) -> str:
-    if math.isinf(m["psnr"]):
-        return f"{m['bpp']:.0f} bpp (uncompressed)"
-    return f"PSNR {m['psnr']:.2f} dB · SSIM {m['ssim']:.3f} · {m['bpp']:.3f} bpp"
-
-
-def panel_html(panel: Mapping[str, Any], titles: Mapping[str, str], zoom: int = 1) -> str:
-    """HTML for one panel: the pictures side by side (in the order of ``titles``), each titled with its name and
-    PSNR, SSIM and bpp. ``titles`` maps a key of ``panel["images"]`` to its title. ``zoom`` scales the pictures by
-    an integer factor, keeping pixels square and sharp. Each ``<img>`` has ``alt`` set to its key."""
-    cells = []
-    for key, title in titles.items():
-        image, m = panel["images"][key], panel["metrics"][key]
-        lines = [f"<b>{html.escape(title)}</b>", html.escape(_caption_line(m))]
-        if "quality" in m:
-            lines[0] += f" <span style='font-weight:normal'>(quality {m['quality']})</span>"
-            if not m["hit_target"]:
-                lines.append(f"<span style='color:#b00'>cannot go down to {m['target_bpp']:.3f} bpp: "
-                             f"shown at more bits</span>")
-        h, w = image.shape[:2]
-        cells.append(
-            "<figure style='margin:0 12px 8px 0; display:inline-block; vertical-align:top'>"
-            f"<img alt='{html.escape(key)}' src='{png_data_uri(image)}' width='{w * zoom}' height='{h * zoom}' "
-            "style='image-rendering:pixelated; max-width:none'>"
-            f"<figcaption style='font-size:12px; line-height:1.4'>{'<br>'.join(lines)}</figcaption></figure>"
-        )
-    return "<div class='kit-explorer'>" + "".join(cells) + "</div>"
-
-
-def _panel_text(panel: Mapping[str, Any], titles: Mapping[str, str]) -> str:
-    lines = []
-    for key, title in titles.items():
-        m = panel["metrics"][key]
-        extra = f" (quality {m['quality']}{'' if m['hit_target'] else ', above the target'})" if "quality" in m else ""
-        lines.append(f"{title}{extra}: {_caption_line(m)}")
-    return "\n".join(lines)
-
-
+# ----------------------------------------------------------------------------------------------------- wiring
 def show_html(output: widgets.Output, text_html: str, text_plain: str = "") -> None:
     """Replace what ``output`` shows with ``text_html``. Sets the widget's outputs directly instead of printing
     inside ``with output:``, so nothing can leak into the notebook cell (and it works outside a kernel)."""
@@ -282,7 +121,7 @@ def _explorer(slider: widgets.SelectionSlider, chooser: widgets.Dropdown, comput
             box.panel = box.cache[key]
             box.error = None
             names = titles(slider.value)
-            show_html(output, panel_html(box.panel, names, zoom), _panel_text(box.panel, names))
+            show_html(output, panel_html(box.panel, names, zoom), panel_text(box.panel, names))
         except Exception as error:  # shown in the widget: a callback's exception would only reach the log
             box.error = error
             _show_error(output, error)
@@ -334,15 +173,13 @@ def latent_explorer(models: Mapping[int, torch.nn.Module], images: Sequence[np.n
                         "(e.g. train.normalization from make_splits)")
     if tile is not None and (isinstance(tile, bool) or not isinstance(tile, (int, np.integer)) or tile < 1):
         raise ValueError(f"tile must be a positive integer (the models' training size) or None, got {tile!r}")
-    if int(zoom) != zoom or zoom < 1:
-        raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
-    _check_threads(threads)
+    _check_zoom_and_threads(zoom, threads)
     for i, image in enumerate(images):
-        side = _tile_for(image, tile)
+        side = tile_for(image, tile)
         if min(image.shape[:2]) < side:
             raise ValueError(f"image {names[i]!r} is {image.shape[0]}x{image.shape[1]}, smaller than one "
                              f"{side}x{side} tile: pass larger images or a smaller tile")
-    for side in sorted({_tile_for(image, tile) for image in images}):
+    for side in sorted({tile_for(image, tile) for image in images}):
         for latent, model in models.items():
             try:  # one blank tile through each model: a size it cannot take fails here, not in the widget
                 compare.tile_bpp(model, side, bits_per_value)
@@ -387,7 +224,7 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
     codecs, labelled by lambda), ``chooser``, ``output``, ``cache``, ``panel``, ``error``, ``update()``, and
     ``codecs`` (the loaded codecs, in slider order).
     """
-    from . import codec as kit_codec  # imported here: only the rate explorer needs the codec and its checkpoints
+    from .. import codec as kit_codec  # imported here: only the rate explorer needs the codec and its checkpoints
 
     images, names = check_images(images, names)
     if codecs is None:
@@ -404,9 +241,7 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
     for b in baselines:
         if b not in CODEC_NAMES:
             raise ValueError(f"unknown baseline {b!r}; choose from {', '.join(CODEC_NAMES)}")
-    if int(zoom) != zoom or zoom < 1:
-        raise ValueError(f"zoom must be a positive integer, got {zoom!r}")
-    _check_threads(threads)
+    _check_zoom_and_threads(zoom, threads)
     loaded.sort(key=lambda c: (math.inf if getattr(c, "lmbda", None) is None else c.lmbda))
 
     slider, chooser = _controls("codec", [(_codec_label(c), i) for i, c in enumerate(loaded)], names)
