@@ -15,8 +15,9 @@ The data and the measures (notebooks 01 on)
       datasets       make_splits: the leak-free split by reference, crops, flips; whole validation photographs
       cache          prepared images decoded once, kept in memory and on disk (a Cache object)
       summary        a dataset in a few numbers (python -m helpers.data)
-    params    checks for notebook parameters (a bad value stops with a clear message); what a notebook declares,
-              each value converted to its declared type (how tools.run and tools.sweep check parameter files)
+    params    checks for notebook parameters: a setup cell's one table of name, type and range (check_parameters;
+              a bad value stops with a clear message); what a notebook declares, each value converted to its
+              declared type (how tools.run and tools.sweep check parameter files)
     metrics   MSE, PSNR, SSIM on 8-bit pixels; bits per pixel; JPEG/WebP at a target rate
 
 The models and their training (notebooks 03 on)

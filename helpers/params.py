@@ -1,10 +1,18 @@
 """Checks for notebook parameters: each notebook validates its `parameters` cell with these, so a bad value
 (from papermill's -p, a sweep, or a typo) stops at once with a message that names it and says what is allowed.
 
-    epochs = check_int("epochs", epochs, minimum=1)
-    target = check_choice("target", target, ["original", "jpeg"])
-    latent_dims = check_int_list("latent_dims", latent_dims, minimum=1)   # "8,32,128" -> [8, 32, 128]
+A notebook's setup cell checks all its parameters with one table, a row per parameter (see check_parameters):
+
     check_parameter_names()   # a name papermill was given that the parameters cell does not declare: stop
+    epochs, target, latent_dims = check_parameters({
+        # name          value         type       range or choices
+        "epochs":      (epochs,      int,       1, None),
+        "target":      (target,      str,       ["original", "jpeg"]),
+        "latent_dims": (latent_dims, list[int], 1, None),    # "8,32,128" -> [8, 32, 128]
+    })
+
+Each row calls one single-value check, usable on its own too: check_int, check_float, check_int_list,
+check_float_list, check_choice.
 
 The last section, "what a notebook declares", is for the commands that run notebooks (tools.run, tools.sweep): a
 notebook's declared parameters (papermill.inspect_notebook) and a given value converted to a parameter's annotated
@@ -63,13 +71,26 @@ def check_float(name, value, minimum=None, maximum=None):
 def check_int_list(name, value, minimum=None, maximum=None):
     """A comma-separated string ("8,32,128"), a list of ints, or one int (papermill's `-p seeds 0` passes an int)
     -> list of ints, each checked like check_int."""
+    items = _list_items(name, value, numbers.Integral, "integers, e.g. '8,32'")
+    return [check_int(f"{name} (item {i + 1})", item, minimum, maximum) for i, item in enumerate(items)]
+
+
+def check_float_list(name, value, minimum=None, maximum=None):
+    """A comma-separated string ("0.01,0.005"), a list of numbers, or one number (papermill's `-p lambdas 0.004`
+    passes a float) -> list of floats, each checked like check_float."""
+    items = _list_items(name, value, numbers.Real, "numbers, e.g. '0.01,0.005'")
+    return [check_float(f"{name} (item {i + 1})", item, minimum, maximum) for i, item in enumerate(items)]
+
+
+def _list_items(name, value, single, example):
+    """The items of a list parameter, not yet checked: a string split at commas (each item stripped), a list or
+    tuple as it is, one `single` number (not a bool) as a list of one; an empty list or item is a ParameterError."""
     items = value.split(",") if isinstance(value, str) else value
-    if isinstance(items, numbers.Integral) and not isinstance(items, bool):
+    if isinstance(items, single) and not isinstance(items, bool):
         items = [items]
     if not isinstance(items, (list, tuple)) or not items or any(str(i).strip() == "" for i in items):
-        raise ParameterError(f"parameter {name}={value!r} must be a comma-separated list of integers, e.g. '8,32'")
-    return [check_int(f"{name} (item {i + 1})", str(item).strip() if isinstance(item, str) else item,
-                      minimum, maximum) for i, item in enumerate(items)]
+        raise ParameterError(f"parameter {name}={value!r} must be a comma-separated list of {example}")
+    return [item.strip() if isinstance(item, str) else item for item in items]
 
 
 def _check_range(name, number, minimum, maximum):
@@ -77,6 +98,38 @@ def _check_range(name, number, minimum, maximum):
         raise ParameterError(f"parameter {name}={number} is too small: it must be at least {minimum}")
     if maximum is not None and number > maximum:
         raise ParameterError(f"parameter {name}={number} is too large: it must be at most {maximum}")
+
+
+# One row of a parameter table: the type column names the check that reads the value.
+ROW_CHECKS = {int: check_int, float: check_float, list[int]: check_int_list, list[float]: check_float_list}
+
+
+def check_parameters(table):
+    """Check a notebook's whole parameter table; returns the checked values, a tuple in the table's order.
+
+    `table` maps each parameter's name to its row, one of:
+        (value, int, minimum, maximum)          check_int: 64, 64.0 or "64" -> 64
+        (value, float, minimum, maximum)        check_float: 0.001 or "1e-3" -> 0.001
+        (value, list[int], minimum, maximum)    check_int_list: "8,32", [8, 32] or 8 -> a list of ints
+        (value, list[float], minimum, maximum)  check_float_list: "0.01,0.005" -> a list of floats
+        (value, str, choices)                   check_choice: the value if it is one of the choices
+    `minimum` and `maximum` are inclusive; None means no bound. The first bad value stops with its check's
+    ParameterError (it names the parameter, the value and what is allowed); a malformed row is a TypeError.
+    """
+    checked = []
+    for name, row in table.items():
+        if not isinstance(row, tuple) or len(row) not in (3, 4):
+            raise TypeError(f"parameter table row {name!r}: {row!r} is not (value, type, minimum, maximum) "
+                            f"or (value, str, choices)")
+        value, kind, *limits = row
+        if kind is str and len(limits) == 1:
+            checked.append(check_choice(name, value, limits[0]))
+        elif kind in ROW_CHECKS and len(limits) == 2:
+            checked.append(ROW_CHECKS[kind](name, value, *limits))
+        else:
+            raise TypeError(f"parameter table row {name!r}: type {kind!r} with {len(limits)} limit(s); use int, "
+                            f"float, list[int] or list[float] with minimum and maximum, or str with a list of choices")
+    return tuple(checked)
 
 
 def check_parameter_names(history=None):

@@ -4,6 +4,7 @@ exercise check proven both ways (it passes on the solution and fails on the stud
 Executing the solution notebooks end to end is nbval's job: `make test` collects solutions/*.ipynb with
 `--nbval-lax` (see pyproject.toml)."""
 
+import ast
 import re
 
 import nbformat
@@ -11,6 +12,7 @@ import papermill
 import pytest
 
 from helpers import checks, paths
+from helpers.params import ParameterError
 from tools import student
 
 SOLUTIONS = sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -51,6 +53,73 @@ def test_checks_cell_refuses_unknown_parameter_names(path):
     cells = read(path).cells
     params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
     assert re.search(r"^check_parameter_names\(\)", cells[params + 1].source, flags=re.M), path.name
+
+
+# The parameters a setup cell handles outside its check_parameters table, and where.
+OUTSIDE_THE_TABLE = {"data_dir": "resolve_data_dir", "output_dir": "resolve_output_dir",
+                     "show_explorer": "read as it is (a bool)",
+                     "example_image": "checked in 01 once the images are listed (its maximum is their number)"}
+SINGLE_CHECKS = {"check_int", "check_float", "check_choice", "check_int_list", "check_float_list"}
+
+
+def parameters_and_setup(path):
+    """The sources of a notebook's `parameters` cell and of the setup cell right after it."""
+    cells = read(path).cells
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    return cells[params].source, cells[params + 1].source
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_setup_cell_checks_the_parameters_in_one_table(path):
+    """One helpers.params.check_parameters table: a row for every declared parameter (but OUTSIDE_THE_TABLE), no
+    single check_* line beside it, and the names it assigns are its rows' names, in their order, each row's value
+    the parameter of its name (a swapped pair of ints would pass its checks and train the wrong model)."""
+    declared_source, setup = parameters_and_setup(path)
+    tree = ast.parse(setup)
+    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
+    assert not calls & SINGLE_CHECKS, f"{path.name}: {sorted(calls & SINGLE_CHECKS)} beside the table"
+    tables = [node for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
+              and getattr(node.value.func, "id", None) == "check_parameters"]
+    assert len(tables) == 1, f"{path.name}: expected one `... = check_parameters({{...}})`"
+    assigned = [target.id for target in tables[0].targets[0].elts]
+    rows = tables[0].value.args[0]
+    names = [key.value for key in rows.keys]
+    values = [row.elts[0].id for row in rows.values]
+    assert assigned == names, f"{path.name}: assigns {assigned}, the table's rows are {names}"
+    assert values == names, f"{path.name}: a row's value is not the parameter of its name: {names} vs {values}"
+    declared = re.findall(r"^(\w+)\s*:", declared_source, flags=re.M)
+    assert names == [n for n in declared if n not in OUTSIDE_THE_TABLE], f"{path.name}: table and parameters differ"
+
+
+def run_setup(path, tmp_path, **injected):
+    """Execute the parameters cell, papermill-like assignments of `injected`, and the setup cell; the namespace."""
+    declared_source, setup = parameters_and_setup(path)
+    namespace = {"output_dir": str(tmp_path)}
+    exec(compile(declared_source, str(path), "exec"), namespace)
+    namespace.update(output_dir=str(tmp_path), **injected)
+    exec(compile(setup, str(path), "exec"), namespace)
+    return namespace
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_setup_cell_keeps_the_stored_defaults_and_stops_on_a_bad_value(path, tmp_path):
+    """At the stored defaults every parameter comes out of the table equal and of the same type (the notebooks'
+    numbers depend on it; a list stored as text, 01's "2,5,10", comes out as its list of numbers); a bad value in
+    the first row stops with the ParameterError that names it."""
+    declared_source, _ = parameters_and_setup(path)
+    defaults = {}
+    exec(compile(declared_source, str(path), "exec"), defaults)
+    checked = run_setup(path, tmp_path)
+    for name in re.findall(r"^(\w+)\s*:", declared_source, flags=re.M):
+        if name in OUTSIDE_THE_TABLE:
+            continue
+        want = defaults[name]
+        if isinstance(want, str) and isinstance(checked[name], list):
+            want = [type(checked[name][0])(item) for item in want.split(",")]
+        assert repr(checked[name]) == repr(want) and type(checked[name]) is type(want), name  # 64 is not 64.0
+    first = next(n for n in re.findall(r"^(\w+)\s*:", declared_source, flags=re.M) if n not in OUTSIDE_THE_TABLE)
+    with pytest.raises(ParameterError, match=f"parameter {first}"):
+        run_setup(path, tmp_path, **{first: "not a value"})
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_goals_first_and_lessons_last(path):

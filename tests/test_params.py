@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from helpers import paths
-from helpers.params import (ParameterError, check_choice, check_float, check_int, check_int_list,
-                            check_parameter_names, resolve_data_dir, resolve_output_dir)
+from helpers.params import (ParameterError, check_choice, check_float, check_float_list, check_int, check_int_list,
+                            check_parameter_names, check_parameters, resolve_data_dir, resolve_output_dir)
 
 
 def test_parameter_error_is_a_value_error():
@@ -103,6 +103,87 @@ def test_check_int_list_names_the_bad_item_and_checks_each_range():
         check_int_list("latent_dims", [8, 4, 0], minimum=1)
     with pytest.raises(ParameterError, match=r"item 1"):
         check_int_list("latent_dims", [2.5])
+
+
+# -------------------------------------------------------------------------------------------------- check_float_list
+@pytest.mark.parametrize("value, want", [("0.01,0.005", [0.01, 0.005]), (" 0.01 , 1e-3 ", [0.01, 0.001]),
+                                         ([0.008, 0.004], [0.008, 0.004]), ((1, "0.5"), [1.0, 0.5])])
+def test_check_float_list_parses_strings_and_sequences(value, want):
+    got = check_float_list("lambdas", value)
+    assert got == want and all(type(v) is float for v in got)
+
+
+def test_check_float_list_accepts_a_single_number():
+    """papermill's `-p lambdas 0.004` passes the float 0.004, not a list (notebook 08 stopped with a TypeError)."""
+    assert check_float_list("lambdas", 0.004) == [0.004]
+    assert check_float_list("lambdas", 1) == [1.0]
+
+
+@pytest.mark.parametrize("value", ["", "0.1,,0.2", "0.1,", [], None, {"a": 1}, True])
+def test_check_float_list_refuses_empty_items_and_other_types(value):
+    with pytest.raises(ParameterError, match=r"parameter lambdas=.* must be a comma-separated list of numbers"):
+        check_float_list("lambdas", value)
+
+
+def test_check_float_list_names_the_bad_item_and_checks_each_range():
+    with pytest.raises(ParameterError, match=r"lambdas \(item 2\)='x' must be a finite number"):
+        check_float_list("lambdas", "0.1,x")
+    with pytest.raises(ParameterError, match=r"lambdas \(item 3\)=2.0 is too large: it must be at most 1.0"):
+        check_float_list("lambdas", [0.1, 0.2, 2], minimum=1e-5, maximum=1.0)
+
+
+# -------------------------------------------------------------------------------------------------- check_parameters
+# A table like a notebook's setup cell holds, at values like the ones papermill passes (strings, ints for floats).
+def table(**values):
+    row = {"image_size": ("64", int, 16, 512), "lr": (1, float, 1e-6, 1.0), "seeds": ("0,1", list[int], 0, None),
+           "lambdas": ("0.01,0.005", list[float], 1e-5, 1.0), "target": ("jpeg", str, ["original", "jpeg"])}
+    for name, value in values.items():
+        row[name] = (value, *row[name][1:])
+    return row
+
+
+def test_check_parameters_returns_each_row_checked_and_converted_in_the_table_order():
+    got = check_parameters(table())
+    assert got == (64, 1.0, [0, 1], [0.01, 0.005], "jpeg")
+    assert [type(v) for v in got] == [int, float, list, list, str]
+
+
+def test_check_parameters_keeps_values_that_are_already_right():
+    """The notebooks' stored defaults: each comes back equal and of the same type (an int stays an int)."""
+    defaults = {"image_size": (224, int, 8, None), "lr": (0.001, float, 1e-6, 1.0),
+                "seeds": ([0, 1, 2], list[int], 0, None), "lambdas": ([0.008, 0.004], list[float], 1e-5, 1.0),
+                "target": ("original", str, ["original", "jpeg"])}
+    got = check_parameters(defaults)
+    assert got == tuple(row[0] for row in defaults.values())
+    assert [type(v) for v in got] == [type(row[0]) for row in defaults.values()]
+
+
+@pytest.mark.parametrize("name, bad, message", [
+    ("image_size", "-3", "parameter image_size=-3 is too small: it must be at least 16"),
+    ("image_size", 2.5, "parameter image_size=2.5 must be an integer"),
+    ("image_size", 1024, "parameter image_size=1024 is too large: it must be at most 512"),
+    ("lr", "fast", "parameter lr='fast' must be a finite number"),
+    ("lr", 3, "parameter lr=3.0 is too large: it must be at most 1.0"),
+    ("seeds", "0,-1", r"parameter seeds \(item 2\)=-1 is too small: it must be at least 0"),
+    ("seeds", "", "parameter seeds='' must be a comma-separated list of integers"),
+    ("lambdas", "0.01,2", r"parameter lambdas \(item 2\)=2.0 is too large: it must be at most 1.0"),
+    ("target", "png", "parameter target='png' is not allowed; choose one of: 'original', 'jpeg'"),
+])
+def test_check_parameters_stops_at_a_bad_value_with_its_checks_message(name, bad, message):
+    with pytest.raises(ParameterError, match=message):
+        check_parameters(table(**{name: bad}))
+
+
+@pytest.mark.parametrize("row", [
+    (64, int, 16),                     # a number without its maximum (None: no bound)
+    (64, int),                         # no range at all
+    ("jpeg", str, "original", "jpeg"),  # choices not in one list
+    (64, bool, 0, 1),                  # a type without a check
+    [64, int, 16, 512],                # a list, not a row tuple
+])
+def test_check_parameters_refuses_a_malformed_row_naming_it(row):
+    with pytest.raises(TypeError, match="parameter table row 'image_size'"):
+        check_parameters({"image_size": row})
 
 
 # --------------------------------------------------------------------------------------------- check_parameter_names
