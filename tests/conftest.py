@@ -1,4 +1,7 @@
-"""Fixtures shared by the data tests (test_images.py, test_sample.py, test_data_*.py), named for what they hold.
+"""Fixtures shared by several test files, named for what they hold.
+
+``figure`` is a small matplotlib figure (test_record.py, test_report.py, closed after the test). The data tests
+(test_images.py, test_sample.py, test_data_*.py) share the rest:
 
 ``embedded_sample`` is built once per session into a temporary folder; ``live_fixture`` is a tiny LIVE release 2
 tree written per test; ``data_cache`` an empty cache folder per test; ``fresh_memory_cache`` empties the data
@@ -9,10 +12,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
+import matplotlib
 
-from helpers import data
-from photos import write_live
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import data  # noqa: E402
+from photos import write_live  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -36,3 +43,11 @@ def fresh_memory_cache():
     data.reset_cache_stats()
     yield
     data.clear_memory_cache()
+
+
+@pytest.fixture
+def figure():
+    fig, ax = plt.subplots(figsize=(2, 1.5))
+    ax.plot([0, 1, 2], [2, 0, 1])
+    yield fig
+    plt.close(fig)

@@ -3,23 +3,11 @@
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pytest
+from PIL import Image
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-
-from helpers import record  # noqa: E402
-
-
-@pytest.fixture
-def figure():
-    fig, ax = plt.subplots(figsize=(2, 1.5))
-    ax.plot([0, 1, 2], [2, 0, 1])
-    yield fig
-    plt.close(fig)
+from helpers import record
 
 
 # ------------------------------------------------------------------------------------------------------- save_figure

@@ -3,22 +3,10 @@
 import math
 from pathlib import Path
 
-import matplotlib
+import pytest
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pytest  # noqa: E402
-
-from helpers import record  # noqa: E402
-from tools import report  # noqa: E402
-
-
-@pytest.fixture
-def figure():
-    fig, ax = plt.subplots(figsize=(2, 1.5))
-    ax.plot([0, 1, 2], [2, 0, 1])
-    yield fig
-    plt.close(fig)
+from helpers import record
+from tools import report
 
 
 # ---------------------------------------------------------------------------------------------------------- _format
