@@ -1,6 +1,7 @@
 """The two ways to install the kit (pyproject.toml with pip, environment.yml with conda) list the same packages
 at the same versions, and the CPU build of torch stays pinned."""
 
+import ast
 import re
 import tomllib
 
@@ -91,3 +92,15 @@ def test_every_package_of_the_kit_is_installed():
     found = {init.parent.relative_to(REPO_ROOT).as_posix().replace("/", ".")
              for top in ("helpers", "tools") for init in (REPO_ROOT / top).rglob("__init__.py")}
     assert found == listed, f"packages on disk {sorted(found)}, in pyproject.toml {sorted(listed)}"
+
+
+def test_helpers_never_imports_the_tools():
+    """The house's one-way rule: tools/ calls down into helpers/; a student's `import helpers` never pulls in the
+    instructors' commands (papermill runners, nbgrader, Dask)."""
+    offenders = []
+    for path in sorted((REPO_ROOT / "helpers").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            offenders += [f"{path.relative_to(REPO_ROOT)}: imports {n}" for n in names if n.split(".")[0] == "tools"]
+    assert not offenders, "\n".join(offenders)
