@@ -66,14 +66,18 @@ def atomic_write(path, data) -> None:
         tmp.write_bytes(data)
 
 
-def load_torch_file(path, format_mark: str, todo: str, error=ValueError, map_location="cpu") -> dict:
-    """The dict saved by ``torch.save`` in ``path``, read safely, that carries ``{"format": format_mark}``.
+def load_torch_file(path, format_mark: str | tuple[str, ...], todo: str, error=ValueError, map_location="cpu") -> dict:
+    """The dict saved by ``torch.save`` in ``path``, read safely, that carries ``{"format": format_mark}`` (or one
+    of the marks of a tuple: the caller then reads ``["format"]`` to tell the kinds apart).
 
     Safely: ``torch.load(weights_only=True)`` builds tensors and plain containers only, never objects whose
     unpickling could run code. torch's own error then suggests ``weights_only=False``; the kit never repeats that
     advice. An empty, truncated, foreign or code-carrying file raises ``error`` (the caller's error class) naming
     the file and saying what to do (``todo``); a missing file ``FileNotFoundError``, an unreadable one ``OSError``."""
     import torch  # here, so that the modules that only write files do not pay for importing torch
+
+    marks = (format_mark,) if isinstance(format_mark, str) else tuple(format_mark)
+    format_mark = " or ".join(marks)                # for the messages
 
     try:
         state = torch.load(Path(path), map_location=map_location, weights_only=True)
@@ -88,7 +92,7 @@ def load_torch_file(path, format_mark: str, todo: str, error=ValueError, map_loc
                "could run code from the file)") if "weights_only" in str(e) else \
             f"it is truncated, damaged or not a torch file: {type(e).__name__}"
         raise error(f"{path} is not a usable {format_mark} checkpoint ({why}); {todo}") from None
-    if not isinstance(state, dict) or state.get("format") != format_mark:
+    if not isinstance(state, dict) or state.get("format") not in marks:
         found = repr(state.get("format")) if isinstance(state, dict) else f"a {type(state).__name__}"
         raise error(f"{path} is not a {format_mark} checkpoint (format {found}); {todo}")
     return state

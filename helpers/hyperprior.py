@@ -31,6 +31,10 @@ Two pieces here:
     ``rd_model.train_steps`` train it.
     The image sides must be multiples of ``stride`` = 64 (16 for y, 4 more for z).
 
+Checkpoints (``save_checkpoint`` / ``load_checkpoint``, format mark ``helpers.hyperprior/1``): config, float16
+weights and the z tables. ``helpers.codec.HyperpriorCodec`` codes images with them (stream format version 2,
+``helpers.streams``); its model identity covers the config, the z tables and the Gaussian tables.
+
 Bit-exact decoding across machines: the honest caveat
     The decoder chooses each element's table row from a float: ``h_s(z_hat)``. If encoder and decoder compute a
     scale that falls on different sides of a row boundary, the rows differ, and from that element on the ANS
@@ -60,13 +64,16 @@ from torch import nn
 
 from .entropy import (LIKELIHOOD_BOUND, PRECISION, TAIL_MASS, CdfTables, FactorizedDensity, cpu_float64_copy,
                       decode_rows, decode_symbols, encode_rows, encode_symbols)
-from .models import evaluation_mode, save_config
-from .rd_model import STRIDE as LATENT_STRIDE, _down, _up, analysis_transform, synthesis_transform, total_bits
+from .files import load_torch_file
+from .models import save_config
+from .rd_model import (CHECKPOINT_TODO, STRIDE as LATENT_STRIDE, _down, _up, analysis_transform, model_from_checkpoint,
+                       synthesis_transform, total_bits, write_checkpoint)
 
 SCALE_BOUND = 0.11                   # the smallest scale: below it a Gaussian bin holds more than 99.99 % of the mass
 SCALE_TABLE = np.exp(np.linspace(np.log(SCALE_BOUND), np.log(256.0), 64))   # float64, fixed: part of the format
 HYPER_STRIDE = 4                     # z is this many times smaller than y on each side
 STRIDE = LATENT_STRIDE * HYPER_STRIDE
+FORMAT = "helpers.hyperprior/1"      # the checkpoints' format mark (the factorized prior's is rd_model.FORMAT)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -234,37 +241,80 @@ def coding_scales(model: ScaleHyperpriorModel, z_hat: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
+def analyse_latents(model: ScaleHyperpriorModel, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    """Images (1, 3, H, W) in [0, 1], H and W multiples of ``model.stride`` -> the integer latents
+    (z_hat (K, H/64, W/64), y_hat (M, H/16, W/16)), int64."""
+    if x.ndim != 4 or x.shape[:2] != (1, 3) or x.shape[2] % model.stride or x.shape[3] % model.stride:
+        raise ValueError(f"expected one RGB image (1, 3, H, W) with H and W multiples of {model.stride}, got "
+                         f"{tuple(x.shape)}: pad it first (rd_model.pad_to_stride(x, {model.stride}))")
+    y = model.analysis(x.float().to(next(model.parameters()).device))
+    z_hat = torch.round(model.hyper_analysis(y))[0].cpu().numpy().astype(np.int64)
+    return z_hat, torch.round(y)[0].cpu().numpy().astype(np.int64)
+
+
+def encode_latents(model: ScaleHyperpriorModel, z_hat: np.ndarray, y_hat: np.ndarray,
+                   z_tables: CdfTables | None = None) -> tuple[bytes, bytes]:
+    """Integer latents -> (z_bytes, y_bytes): z with its tables (a checkpoint's; by default tabulated from the
+    model now), then y with the Gaussian table rows that ``h_s(z_hat)`` picks."""
+    z_tables = z_tables if z_tables is not None else model.tabulate()
+    indexes = model.gaussian.indexes(coding_scales(model, z_hat))
+    return encode_symbols(z_hat, z_tables), model.gaussian.encode(y_hat, indexes)
+
+
+def decode_latents(model: ScaleHyperpriorModel, z_bytes: bytes, y_bytes: bytes, z_shape: tuple[int, int, int],
+                   z_tables: CdfTables | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`encode_latents`: (z_hat (K, h, w), y_hat (M, 4h, 4w)), int32. Raises
+    ``entropy.CodecError`` on payloads that do not decode."""
+    z_tables = z_tables if z_tables is not None else model.tabulate()
+    z_hat = decode_symbols(z_bytes, z_tables, z_shape)
+    indexes = model.gaussian.indexes(coding_scales(model, z_hat))
+    return z_hat, model.gaussian.decode(y_bytes, indexes)
+
+
 def compress_latents(model: ScaleHyperpriorModel, x: torch.Tensor, z_tables: CdfTables | None = None
                      ) -> tuple[bytes, bytes, tuple[int, int, int]]:
     """One image (1, 3, H, W) in [0, 1], H and W multiples of ``model.stride`` -> (z_bytes, y_bytes, z_shape).
 
-    ``z_tables``: the z density's integer tables (a checkpoint's; by default tabulated from the model now).
     ``z_shape`` is (K, H/64, W/64); y's shape follows from it (M, H/16, W/16)."""
-    if x.ndim != 4 or x.shape[:2] != (1, 3) or x.shape[2] % model.stride or x.shape[3] % model.stride:
-        raise ValueError(f"expected one RGB image (1, 3, H, W) with H and W multiples of {model.stride}, got "
-                         f"{tuple(x.shape)}: pad it first (rd_model.pad_to_stride(x, {model.stride}))")
-    z_tables = z_tables if z_tables is not None else model.tabulate()
-    y = model.analysis(x.float().to(next(model.parameters()).device))
-    z_hat = torch.round(model.hyper_analysis(y))[0].cpu().numpy().astype(np.int64)
-    y_hat = torch.round(y)[0].cpu().numpy().astype(np.int64)
-    indexes = model.gaussian.indexes(coding_scales(model, z_hat))
-    return encode_symbols(z_hat, z_tables), model.gaussian.encode(y_hat, indexes), tuple(z_hat.shape)
+    z_hat, y_hat = analyse_latents(model, x)
+    return (*encode_latents(model, z_hat, y_hat, z_tables), tuple(z_hat.shape))
 
 
-@torch.no_grad()
 def decompress_latents(model: ScaleHyperpriorModel, z_bytes: bytes, y_bytes: bytes, z_shape: tuple[int, int, int],
                        z_tables: CdfTables | None = None) -> torch.Tensor:
     """The inverse of :func:`compress_latents`: y_hat (1, M, 4h, 4w), float32 on the CPU (feed it to
     ``model.synthesis``). Raises ``entropy.CodecError`` on payloads that do not decode."""
-    z_tables = z_tables if z_tables is not None else model.tabulate()
-    z_hat = decode_symbols(z_bytes, z_tables, z_shape)
-    indexes = model.gaussian.indexes(coding_scales(model, z_hat))
-    return torch.from_numpy(model.gaussian.decode(y_bytes, indexes)).float()[None]
+    return torch.from_numpy(decode_latents(model, z_bytes, y_bytes, z_shape, z_tables)[1]).float()[None]
 
 
 @torch.no_grad()
+def latent_bits(model: ScaleHyperpriorModel, z_hat: np.ndarray, y_hat: np.ndarray) -> float:
+    """The model's own estimate of the code length of integer latents: ``-log2`` of the likelihoods of z under
+    its density and of y under N(0, scale) with the float32 scales of ``h_s(z_hat)`` (not the table's)."""
+    device = next(model.parameters()).device
+    z = torch.from_numpy(np.asarray(z_hat, dtype=np.float32))[None].to(device)
+    y = torch.from_numpy(np.asarray(y_hat, dtype=np.float32))[None].to(device)
+    likelihoods = {"y": model.gaussian.likelihood(y, scales_from(model.h_s, z)), "z": model.density.likelihood(z)}
+    return float(total_bits(likelihoods))
+
+
 def estimate_bits(model: ScaleHyperpriorModel, x: torch.Tensor) -> float:
     """The model's own estimate of the code length of ``x``: ``-log2`` of the likelihoods of the rounded y and
     z (float32 scales, not the table's), summed. The real payloads should be within a few percent of it."""
-    with evaluation_mode(model):
-        return float(total_bits(model(x)["likelihoods"]))
+    return latent_bits(model, *analyse_latents(model, x))
+
+
+# ----------------------------------------------------------------------------------------------------
+# Checkpoints (the factorized prior's: rd_model.save_checkpoint / load_checkpoint; the codec reads both kinds)
+# ----------------------------------------------------------------------------------------------------
+
+def save_checkpoint(model: ScaleHyperpriorModel, path, lmbda: float, meta: dict | None = None) -> CdfTables:
+    """Write config, float16 weights and the z tables built from the float16 weights (y's Gaussian tables are
+    fixed by ``SCALE_TABLE``: the codec's model identity covers them). Returns the z tables."""
+    return write_checkpoint(model, path, lmbda, meta, FORMAT)
+
+
+def load_checkpoint(path) -> tuple[ScaleHyperpriorModel, CdfTables, dict]:
+    """-> (model in eval mode on CPU, its z tables, the checkpoint's other fields); read safely, with the same
+    errors as ``rd_model.load_checkpoint`` (a factorized checkpoint here is a ``ValueError`` naming its format)."""
+    return model_from_checkpoint(load_torch_file(path, FORMAT, CHECKPOINT_TODO), ScaleHyperpriorModel, path)

@@ -17,6 +17,8 @@
 
 Checkpoints (``save_checkpoint`` / ``load_checkpoint``) hold the config, the weights (float16, to keep the
 shipped files small; loaded back as float32) and the integer CDF tables that the codec codes with.
+``write_checkpoint`` / ``model_from_checkpoint`` do it for either model kind (``helpers.hyperprior`` saves its
+checkpoints with them, under its own format mark); ``helpers.codec`` reads both kinds.
 """
 
 from __future__ import annotations
@@ -225,17 +227,12 @@ def pad_to_stride(x: torch.Tensor, stride: int = STRIDE) -> torch.Tensor:
 # Checkpoints
 # ----------------------------------------------------------------------------------------------------
 
+CHECKPOINT_TODO = "use a shipped checkpoint (checkpoints/) or train one with tools/train_codec.py"
+
+
 def save_checkpoint(model: FactorizedPriorModel, path, lmbda: float, meta: dict | None = None) -> CdfTables:
     """Write config, float16 weights and the integer CDF tables (built from the float16 weights)."""
-    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
-    reloaded = FactorizedPriorModel(**model.config)
-    reloaded.load_state_dict({k: v.float() for k, v in state.items()})
-    tables = reloaded.tabulate()
-    checkpoint = {"format": FORMAT, "config": dict(model.config), "lambda": float(lmbda), "state_dict": state,
-                  "tables": tables.to_dict(), "meta": json.loads(json.dumps(meta or {}))}
-    with atomic_output(path) as tmp:        # a failed write leaves the previous checkpoint as it was
-        torch.save(checkpoint, tmp)
-    return tables
+    return write_checkpoint(model, path, lmbda, meta, FORMAT)
 
 
 def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
@@ -244,14 +241,32 @@ def load_checkpoint(path) -> tuple[FactorizedPriorModel, CdfTables, dict]:
     Loaded safely (``torch.load(weights_only=True)``: tensors and plain containers only). A missing or unreadable
     file is an ``OSError``; an empty, truncated, foreign or code-carrying one a ``ValueError``; both name the file
     and what to do (torch's own advice to load unsafely is never repeated)."""
-    todo = "use a shipped checkpoint (checkpoints/) or train one with tools/train_codec.py"
-    ckpt = load_torch_file(path, FORMAT, todo)
+    return model_from_checkpoint(load_torch_file(path, FORMAT, CHECKPOINT_TODO), FactorizedPriorModel, path)
+
+
+def write_checkpoint(model: nn.Module, path, lmbda: float, meta: dict | None, format_mark: str) -> CdfTables:
+    """A codec checkpoint of either kind (``format_mark`` says which): config, float16 weights and the integer
+    tables of ``model.tabulate()`` built from the float16 weights, so the codec codes with exactly those."""
+    state = {k: v.detach().to("cpu", torch.float16) for k, v in model.state_dict().items()}
+    reloaded = type(model)(**model.config)
+    reloaded.load_state_dict({k: v.float() for k, v in state.items()})
+    tables = reloaded.tabulate()
+    checkpoint = {"format": format_mark, "config": dict(model.config), "lambda": float(lmbda), "state_dict": state,
+                  "tables": tables.to_dict(), "meta": json.loads(json.dumps(meta or {}))}
+    with atomic_output(path) as tmp:        # a failed write leaves the previous checkpoint as it was
+        torch.save(checkpoint, tmp)
+    return tables
+
+
+def model_from_checkpoint(ckpt: dict, model_class: type, path) -> tuple[nn.Module, CdfTables, dict]:
+    """A checkpoint's dict (read by ``files.load_torch_file``) -> (``model_class`` in eval mode on CPU, its
+    tables, the other fields). A damaged one is a ``ValueError`` naming ``path``."""
     try:
-        model = FactorizedPriorModel(**ckpt["config"])
+        model = model_class(**ckpt["config"])
         model.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
         tables = CdfTables.from_dict(ckpt["tables"]) if "tables" in ckpt else model.tabulate()
     except (KeyError, TypeError, RuntimeError) as e:
-        raise ValueError(f"{path}: a damaged {FORMAT} checkpoint ({e})") from None
+        raise ValueError(f"{path}: a damaged {ckpt.get('format')} checkpoint ({e})") from None
     model.eval()
     info = {k: v for k, v in ckpt.items() if k not in ("state_dict", "tables")}
     return model, tables, info

@@ -11,7 +11,7 @@ from helpers.entropy import CodecError
 from helpers.hyperprior import (SCALE_BOUND, SCALE_TABLE, STRIDE, GaussianConditional, ScaleHyperpriorModel,
                                 coding_scales, compress_latents, decompress_latents, estimate_bits)
 from helpers.models import torch_threads
-from helpers.rd_model import endless_batches, rd_loss, total_bits, train_steps
+from helpers.rd_model import rd_loss, total_bits, train_steps
 
 
 def random_model(seed=0, channels=8, latent=8, hyper=8) -> ScaleHyperpriorModel:
@@ -22,19 +22,6 @@ def random_model(seed=0, channels=8, latent=8, hyper=8) -> ScaleHyperpriorModel:
 def photo() -> torch.Tensor:
     """scikit-image's astronaut (512x512 RGB, a multiple of 64) as (1, 3, 512, 512) in [0, 1]."""
     return torch.from_numpy(skdata.astronaut().copy()).permute(2, 0, 1)[None].float() / 255
-
-
-@pytest.fixture(scope="module")
-def trained(embedded_sample):
-    """A tiny hyperprior trained 200 steps on 64x64 crops of the embedded sample (about 10 s on a busy CPU: one
-    thread, many times faster than two on a shared 2-core machine)."""
-    from helpers.data import make_splits
-    splits = make_splits(embedded_sample, image_size=64, seed=0, preprocess="random_crop", crops_per_image=8,
-                         flips=True)
-    model = random_model()
-    with torch_threads(1):
-        train_steps(model, endless_batches(splits.train, 8, seed=0), lmbda=0.01, steps=200, log_every=0)
-    return model
 
 
 # -- the Gaussian conditional ---------------------------------------------------------------------------
@@ -198,35 +185,75 @@ def test_random_image_round_trip_is_bit_exact():
     assert compress_latents(model, x) == (z_bytes, y_bytes, z_shape)
 
 
-def test_trained_model_round_trip_on_a_photo_is_bit_exact(trained):
+def test_trained_model_round_trip_on_a_photo_is_bit_exact(trained_hyperprior):
     x = photo()
-    z_bytes, y_bytes, z_shape = compress_latents(trained, x)
-    y_hat = decompress_latents(trained, z_bytes, y_bytes, z_shape, trained.tabulate())
-    assert torch.equal(y_hat, trained(x)["y_hat"]) and y_hat.shape == (1, 8, 32, 32)
+    z_bytes, y_bytes, z_shape = compress_latents(trained_hyperprior, x)
+    y_hat = decompress_latents(trained_hyperprior, z_bytes, y_bytes, z_shape, trained_hyperprior.tabulate())
+    assert torch.equal(y_hat, trained_hyperprior(x)["y_hat"]) and y_hat.shape == (1, 8, 32, 32)
 
 
-def test_real_size_is_within_a_few_percent_of_the_estimate_on_a_photo(trained):
+def test_real_size_is_within_a_few_percent_of_the_estimate_on_a_photo(trained_hyperprior):
     """The model's estimate (-log2 of its float likelihoods of the rounded y and z) against the real payloads.
     Measured on this model: real 2.9 % below the estimate (z within 0.2 %). After 200 steps about 100 values of y
     lie far outside their predicted scale: the float estimate charges them up to 30 bits each, the integer tables
     at most 16 bits plus an Elias-gamma escape (every table entry has a frequency of at least 1/65536)."""
     x = photo()
-    z_bytes, y_bytes, _ = compress_latents(trained, x)
-    real, estimate = 8 * (len(z_bytes) + len(y_bytes)), estimate_bits(trained, x)
+    z_bytes, y_bytes, _ = compress_latents(trained_hyperprior, x)
+    real, estimate = 8 * (len(z_bytes) + len(y_bytes)), estimate_bits(trained_hyperprior, x)
     assert abs(real - estimate) / estimate < 0.05, (real, estimate)
 
 
-def test_the_y_payload_matches_the_ideal_length_under_its_integer_tables(trained):
+def test_the_y_payload_matches_the_ideal_length_under_its_integer_tables(trained_hyperprior):
     """The coder wastes nothing: the y payload is within 1 % (plus its last 32-bit word) of -log2 of the
     integer frequencies it coded with, so a gap to the estimate comes from the table's scales, not the coder."""
     x = photo()
-    _, y_bytes, _ = compress_latents(trained, x)
+    _, y_bytes, _ = compress_latents(trained_hyperprior, x)
     with torch.no_grad():
-        out = trained(x)
+        out = trained_hyperprior(x)
     y_hat = out["y_hat"][0].numpy().astype(np.int64)
-    rows = trained.gaussian.indexes(coding_scales(trained, out["z_hat"][0].numpy()))
-    t = trained.gaussian.tables
+    rows = trained_hyperprior.gaussian.indexes(coding_scales(trained_hyperprior, out["z_hat"][0].numpy()))
+    t = trained_hyperprior.gaussian.tables
     freqs = np.concatenate([t.freqs[r, t._indices(r, y_hat[rows == r])] for r in range(64)])
     assert len(freqs) == y_hat.size
     ideal = float(np.sum(16 - np.log2(freqs.astype(np.float64))))
     assert abs(8 * len(y_bytes) - ideal) <= 0.01 * ideal + 64, (8 * len(y_bytes), ideal)
+
+
+# -- checkpoints ----------------------------------------------------------------------------------------
+
+def test_checkpoint_keeps_float16_weights_the_z_tables_and_its_own_format_mark(tmp_path):
+    """Before: only rd_model could save a codec checkpoint, and only a FactorizedPriorModel."""
+    from helpers.hyperprior import FORMAT, load_checkpoint, save_checkpoint
+
+    model = random_model(seed=3, channels=8, latent=8, hyper=4)
+    path = tmp_path / "hp.pt"
+    tables = save_checkpoint(model, path, lmbda=0.02, meta={"steps": 7})
+    assert torch.load(path, weights_only=True)["format"] == FORMAT == "helpers.hyperprior/1"
+    loaded, loaded_tables, info = load_checkpoint(path)
+    assert isinstance(loaded, ScaleHyperpriorModel) and not loaded.training
+    assert loaded.config == {"channels": 8, "latent_channels": 8, "hyper_channels": 4}
+    assert info["lambda"] == 0.02 and info["meta"] == {"steps": 7}
+    for name, value in model.state_dict().items():                  # float16 weights, loaded back as float32
+        assert torch.equal(loaded.state_dict()[name], value.half().float()), name
+    assert np.array_equal(loaded_tables.freqs, tables.freqs) and loaded_tables.channels == 4      # z's tables
+    assert np.array_equal(loaded_tables.freqs, loaded.tabulate().freqs)     # built from the float16 weights
+
+
+def test_a_factorized_checkpoint_is_not_a_hyperprior_one(tmp_path):
+    from helpers.hyperprior import load_checkpoint
+    from helpers.rd_model import FactorizedPriorModel, save_checkpoint
+
+    save_checkpoint(FactorizedPriorModel(8, 8), tmp_path / "rd.pt", lmbda=0.01)
+    with pytest.raises(ValueError, match=r"rd\.pt is not a helpers\.hyperprior/1 checkpoint \(format "
+                                         r"'helpers\.rd_model/1'\).*tools/train_codec\.py"):
+        load_checkpoint(tmp_path / "rd.pt")
+
+
+def test_the_estimate_from_integer_latents_is_the_models_estimate_of_the_image(trained_hyperprior):
+    from helpers.hyperprior import analyse_latents, latent_bits
+
+    x = photo()[..., :128, :192]
+    with torch.no_grad():
+        expected = float(total_bits(trained_hyperprior(x)["likelihoods"]))
+    assert latent_bits(trained_hyperprior, *analyse_latents(trained_hyperprior, x)) == pytest.approx(expected, 1e-6)
+    assert estimate_bits(trained_hyperprior, x) == pytest.approx(expected, 1e-6)
