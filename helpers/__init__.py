@@ -40,12 +40,14 @@ The models and their training (notebooks 03 on)
 
 Real compression (notebook 08, the codec command line)
     entropy   a learned factorized density, integer CDF tables and ANS entropy coding
-    rd_model  a rate-distortion autoencoder (factorized prior, GDN) and its training steps
+    rd_model  a rate-distortion autoencoder (factorized prior, GDN), its training steps and its checkpoints
     hyperprior a scale hyperprior (Balle et al. 2018): side information z, y coded with a Gaussian whose scales
-              come from z through a fixed table of integer tables (bit-exact decoding); its latents to bytes
+              come from z through a fixed table of integer tables (bit-exact decoding); its latents to bytes;
+              its checkpoints
     bdrate    Bjontegaard delta rate between two rate-distortion curves
-    codec     the kit's image codec: byte-stream format, compress/decompress of any image file read by
-              helpers.images (python -m helpers.codec)
+    streams   the byte-stream format: header (version 1 factorized prior, 2 scale hyperprior), CRC, model identity
+    codec     the kit's image codec for both model kinds: compress/decompress of any image file read by
+              helpers.images (python -m helpers.codec); loads a checkpoint of either kind
     rd_curves JPEG, WebP and the kit's codec on images with real bytes: rate-distortion rows, curves, BD-rates
 
 What a notebook keeps (every notebook's last cells)

@@ -3,6 +3,12 @@
     image --pad to 16--> g_a --> round --> ANS (integer CDF tables) --> header + payload + CRC32 = bytes
     bytes --check header, CRC, model--> ANS decode --> g_s --> crop --> image
 
+Two model kinds, one class each: :class:`Codec` for the factorized prior (``helpers.rd_model``) and
+:class:`HyperpriorCodec` for the scale hyperprior (``helpers.hyperprior``: padded to 64; z coded first, then y
+with the scales of ``h_s(z)``). ``Codec.load`` reads a checkpoint of either kind (its format mark says which).
+A stream says which kind wrote it (``helpers.streams``: version 1, the factorized prior, which every stream
+written before the hyperprior is and still decodes exactly; version 2, the scale hyperprior).
+
 Python::
 
     from helpers.codec import Codec
@@ -30,54 +36,33 @@ depends on the thread count, which changed decoded pixels between 1 and 2 thread
 is restored afterwards. The same stream therefore decodes to the same pixels, hence the same PNG bytes, whatever
 ``torch.set_num_threads`` says.
 
-Stream format, version 1 (all integers little-endian)::
-
-    offset size  field
-     0     4     magic b"NCKc"
-     4     1     format version (1)
-     5     1     flags (0; reserved)
-     6     8     model identity: first 8 bytes of SHA-256 of the model's integer CDF tables and config
-    14     4     image height H (original, before padding)
-    18     4     image width W
-    22     2     latent channels C
-    24     2     latent height h = ceil(H / 16)
-    26     2     latent width w = ceil(W / 16)
-    28     4     payload length in bytes
-    32     4     CRC32 of bytes 0..31 and the payload
-    36     ...   payload: the ANS words of ``helpers.entropy.encode_symbols``
-
-Anything that does not check out (short, long, bad magic or version, CRC mismatch, another model's identity,
-inconsistent shapes, a payload that does not decode to exactly C*h*w symbols) raises :class:`CodecError`.
+Anything that does not check out (short, long, bad magic or version, CRC mismatch, a stream of the other kind or
+another model's identity, inconsistent shapes, a payload that does not decode to exactly the announced latents)
+raises :class:`CodecError`.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import struct
 import sys
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from . import hyperprior, rd_model
 from .entropy import CdfTables, CodecError, decode_symbols, encode_symbols
-from .files import atomic_output, atomic_write, check_not_input
+from .files import atomic_output, atomic_write, check_not_input, load_torch_file
 from .images import read_image, to_pixel_levels
 from .models import torch_threads
 from .paths import REPO_ROOT
-from .rd_model import FactorizedPriorModel, load_checkpoint, pad_to_stride
+from .rd_model import FactorizedPriorModel, pad_to_stride
+from .streams import HEADER_SIZE, KINDS, Header, model_identity, pack, unpack
 
-__all__ = ["Codec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints", "DEFAULT_CHECKPOINT",
-           "CHECKPOINT_DIR", "main", "check_decode_size", "decode_memory_bytes"]
+__all__ = ["Codec", "HyperpriorCodec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints",
+           "DEFAULT_CHECKPOINT", "CHECKPOINT_DIR", "main", "check_decode_size", "decode_memory_bytes",
+           "load_codec_checkpoint", "HEADER_SIZE"]
 
-MAGIC = b"NCKc"
-VERSION = 1
-_HEADER = struct.Struct("<4sBB8sIIHHHI")        # everything up to the CRC
-HEADER_SIZE = _HEADER.size + 4                  # 36 bytes
 CHECKPOINT_DIR = REPO_ROOT / "checkpoints"
 DEFAULT_CHECKPOINT = CHECKPOINT_DIR / "rd_lambda0.004.pt"      # the middle of the shipped lambdas, about 0.2 bpp
 # Peak memory of the synthesis transform, in bytes per (padded) pixel and hidden channel. Measured: compressing and
@@ -87,55 +72,8 @@ DECODE_BYTES_PER_PIXEL_CHANNEL = 6
 DECODE_THREADS = 1              # the synthesis runs on this many CPU threads: the same pixels on every machine setting
 
 
-@dataclass(frozen=True)
-class Header:
-    model_id: bytes
-    height: int
-    width: int
-    latent_shape: tuple[int, int, int]
-
-
-def pack(header: Header, payload: bytes) -> bytes:
-    """Header + payload + CRC32 -> the byte stream."""
-    c, h, w = header.latent_shape
-    head = _HEADER.pack(MAGIC, VERSION, 0, header.model_id, header.height, header.width, c, h, w, len(payload))
-    crc = zlib.crc32(payload, zlib.crc32(head))
-    return head + struct.pack("<I", crc) + payload
-
-
-def unpack(data: bytes) -> tuple[Header, bytes]:
-    """The inverse of :func:`pack`; checks length, magic, version and CRC (not the model: see ``Codec``)."""
-    data = bytes(data)
-    if len(data) < HEADER_SIZE:
-        raise CodecError(f"stream truncated: {len(data)} bytes, the header alone has {HEADER_SIZE}")
-    magic, version, flags, model_id, height, width, c, h, w, n = _HEADER.unpack_from(data)
-    if magic != MAGIC:
-        raise CodecError(f"not a stream of this codec (magic {magic!r}, expected {MAGIC!r})")
-    if version != VERSION:
-        raise CodecError(f"stream format version {version}; this codec reads version {VERSION}")
-    expected = HEADER_SIZE + n
-    if len(data) < expected:
-        raise CodecError(f"stream truncated: {len(data)} bytes, the header announces {expected}")
-    if len(data) > expected:
-        raise CodecError(f"stream has {len(data) - expected} unexpected bytes after the payload")
-    (crc,) = struct.unpack_from("<I", data, _HEADER.size)
-    payload = data[HEADER_SIZE:]
-    if zlib.crc32(payload, zlib.crc32(data[:_HEADER.size])) != crc:
-        raise CodecError("stream corrupted: CRC32 mismatch")
-    if flags != 0:
-        raise CodecError(f"unknown flags {flags:#x} in the header")
-    return Header(model_id, height, width, (c, h, w)), payload
-
-
 def _latent_size(n: int, stride: int) -> int:
     return -(-n // stride)
-
-
-def model_identity(tables: CdfTables, config: dict) -> bytes:
-    """8 bytes naming a model for the stream header: its exact CDF tables and its architecture."""
-    h = hashlib.sha256(tables.identity())
-    h.update(json.dumps(config, sort_keys=True).encode())
-    return h.digest()[:8]
 
 
 # Not metrics.to_uint8, which refuses a fourth channel and guesses channels-first: the codec takes RGBA (alpha dropped).
@@ -162,35 +100,42 @@ def to_uint8_rgb(image) -> np.ndarray:
 
 
 class Codec:
-    """A trained :class:`FactorizedPriorModel` with its integer CDF tables, coding images to bytes and back."""
+    """A trained :class:`FactorizedPriorModel` with its integer CDF tables, coding images to bytes and back
+    (stream format version 1). :class:`HyperpriorCodec` is the same for a scale hyperprior."""
+
+    version = 1                         # the stream format version this kind writes (``helpers.streams.KINDS``)
 
     def __init__(self, model: FactorizedPriorModel, tables: CdfTables | None = None, name: str = "model",
                  lmbda: float | None = None):
         self.model = model.eval().cpu()
         self.tables = tables if tables is not None else model.tabulate()
-        if self.tables.channels != model.config["latent_channels"]:
-            raise ValueError("the tables do not match the model's latent channels")
-        self.model_id = model_identity(self.tables, model.config)
+        if self.tables.channels != model.density.channels:
+            raise ValueError("the tables do not match the channels of the model's density")
+        self.model_id = self._identity()
         self.name = name
         self.lmbda = lmbda
 
+    def _identity(self) -> bytes:
+        return model_identity(self.tables, self.model.config)
+
     @classmethod
     def load(cls, checkpoint=None) -> "Codec":
-        """From a checkpoint path, or a file name in ``checkpoints/``; the default shipped one when None."""
+        """From a checkpoint path, or a file name in ``checkpoints/``; the default shipped one when None. The
+        checkpoint's kind decides the class: a :class:`Codec` or a :class:`HyperpriorCodec`."""
         path = _resolve_checkpoint(checkpoint)
-        model, tables, info = load_checkpoint(path)
-        return cls(model, tables, name=path.stem, lmbda=info.get("lambda"))
+        model, tables, info = load_codec_checkpoint(path)
+        codec_class = HyperpriorCodec if isinstance(model, hyperprior.ScaleHyperpriorModel) else Codec
+        return codec_class(model, tables, name=path.stem, lmbda=info.get("lambda"))
 
     def __repr__(self) -> str:
-        return f"Codec({self.name!r}, id={self.model_id.hex()})"
+        return f"{type(self).__name__}({self.name!r}, id={self.model_id.hex()})"
 
     # -- latents <-> bytes ---------------------------------------------------------------------------
     def encode_latent(self, symbols: np.ndarray, height: int, width: int) -> bytes:
         """Integer latents (C, h, w) of an image of size ``height`` x ``width`` -> the byte stream."""
         symbols = np.asarray(symbols)
         shape = tuple(int(s) for s in symbols.shape)
-        stride = self.model.stride
-        expected = (self.tables.channels, _latent_size(height, stride), _latent_size(width, stride))
+        expected = self._latent_shape(height, width)
         if shape != expected:
             raise ValueError(f"latent shape {shape} does not fit a {height}x{width} image ({expected})")
         header = Header(self.model_id, int(height), int(width), shape)
@@ -198,24 +143,40 @@ class Codec:
 
     def decode_latent(self, data: bytes) -> tuple[np.ndarray, Header]:
         """The byte stream -> (integer latents (C, h, w), header). Raises :class:`CodecError`."""
+        header, payload = self._checked(data)
+        return decode_symbols(payload, self.tables, header.latent_shape), header
+
+    def _latent_shape(self, height: int, width: int) -> tuple[int, int, int]:
+        """The shape of the latent in the header (y's; a hyperprior's z) for an image of this size."""
+        stride = self.model.stride
+        return self.tables.channels, _latent_size(height, stride), _latent_size(width, stride)
+
+    def _checked(self, data: bytes) -> tuple[Header, bytes]:
+        """``unpack``, then: the stream's kind and model are this codec's, and its shapes fit its image size."""
         header, payload = unpack(data)
+        if header.version != self.version:
+            raise CodecError(f"stream of a {KINDS[header.version]} model (format version {header.version}); "
+                             f"{self.name} is a {KINDS[self.version]} codec: decode it with the checkpoint that "
+                             f"wrote it")
         if header.model_id != self.model_id:
             raise CodecError(f"stream was written by another model (id {header.model_id.hex()}); "
                              f"this is {self.name} (id {self.model_id.hex()})")
-        stride = self.model.stride
-        expected = (self.tables.channels, _latent_size(header.height, stride), _latent_size(header.width, stride))
+        expected = self._latent_shape(header.height, header.width)
         if header.height < 1 or header.width < 1 or header.latent_shape != expected:
             raise CodecError(f"inconsistent header: image {header.height}x{header.width}, "
                              f"latent {header.latent_shape}, expected {expected}")
-        return decode_symbols(payload, self.tables, header.latent_shape), header
+        return header, payload
 
     # -- images <-> latents --------------------------------------------------------------------------
+    def _padded(self, image) -> torch.Tensor:
+        """uint8 image -> (1, 3, H', W') in [0, 1], padded to multiples of the model's stride."""
+        x = torch.tensor(to_uint8_rgb(image)).permute(2, 0, 1)[None].float() / 255.0
+        return pad_to_stride(x, self.model.stride)
+
     @torch.no_grad()
     def analyse(self, image) -> np.ndarray:
         """uint8 image -> integer latents (C, ceil(H/16), ceil(W/16)), int32."""
-        x = torch.tensor(to_uint8_rgb(image)).permute(2, 0, 1)[None].float() / 255.0
-        y = self.model.analysis(pad_to_stride(x, self.model.stride))
-        return torch.round(y)[0].numpy().astype(np.int32)
+        return torch.round(self.model.analysis(self._padded(image)))[0].numpy().astype(np.int32)
 
     @torch.no_grad()
     def synthesize(self, symbols: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -236,10 +197,10 @@ class Codec:
 
     def decompress(self, data: bytes, max_pixels: int | None = None) -> np.ndarray:
         """The byte stream -> uint8 image (H, W, 3). Raises :class:`CodecError` on a bad stream, and before
-        decoding anything when the image would have more than ``max_pixels`` pixels (default
+        decoding anything (no network runs) when the image would have more than ``max_pixels`` pixels (default
         ``PIL.Image.MAX_IMAGE_PIXELS``) or would need more memory than the machine has available."""
         header, _ = unpack(data)
-        check_decode_size(header.height, header.width, self.model.config["channels"], max_pixels)
+        check_decode_size(header.height, header.width, self.model.config["channels"], max_pixels, self.model.stride)
         symbols, header = self.decode_latent(data)
         try:
             with torch_threads(DECODE_THREADS):
@@ -250,6 +211,50 @@ class Codec:
             raise CodecError(f"not enough memory to decode a {header.width}x{header.height} image "
                              f"({type(e).__name__}: {str(e).splitlines()[0][:200]}); decode it on a machine with "
                              f"more memory") from None
+
+
+class HyperpriorCodec(Codec):
+    """A trained ``hyperprior.ScaleHyperpriorModel`` with its z tables (stream format version 2).
+
+    Its latents are a pair (z_hat (K, h, w), y_hat (M, 4h, 4w)), int32: z is coded with the z tables, then y with
+    the Gaussian table rows that ``h_s(z_hat)`` picks. The model identity covers the config, the z tables and the
+    Gaussian tables. ``decompress`` checks the pixel limit before any network (h_s, then g_s) runs, and the header's
+    z shape must fit the image size, so the limit bounds z too."""
+
+    version = 2
+
+    def _identity(self) -> bytes:
+        return model_identity(self.tables, self.model.config, self.model.gaussian.tables.identity())
+
+    def encode_latent(self, latents: tuple[np.ndarray, np.ndarray], height: int, width: int) -> bytes:
+        """Integer latents (z_hat, y_hat) of an image of size ``height`` x ``width`` -> the byte stream."""
+        z_hat, y_hat = (np.asarray(t) for t in latents)
+        k, h, w = self._latent_shape(height, width)
+        expected = ((k, h, w), (self.model.config["latent_channels"], *(n * hyperprior.HYPER_STRIDE for n in (h, w))))
+        if (z_hat.shape, y_hat.shape) != expected:
+            raise ValueError(f"latent shapes {z_hat.shape}, {y_hat.shape} do not fit a {height}x{width} image "
+                             f"({expected})")
+        z_bytes, y_bytes = hyperprior.encode_latents(self.model, z_hat, y_hat, self.tables)
+        header = Header(self.model_id, int(height), int(width), (k, h, w), version=2, z_length=len(z_bytes))
+        return pack(header, z_bytes + y_bytes)
+
+    def decode_latent(self, data: bytes) -> tuple[tuple[np.ndarray, np.ndarray], Header]:
+        """The byte stream -> ((z_hat, y_hat), header). Raises :class:`CodecError`."""
+        header, payload = self._checked(data)
+        z_bytes, y_bytes = payload[:header.z_length], payload[header.z_length:]
+        return hyperprior.decode_latents(self.model, z_bytes, y_bytes, header.latent_shape, self.tables), header
+
+    def analyse(self, image) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 image -> integer latents (z_hat (K, ceil(H/64), ceil(W/64)), y_hat (M, 4x those)), int32."""
+        return tuple(t.astype(np.int32) for t in hyperprior.analyse_latents(self.model, self._padded(image)))
+
+    def synthesize(self, latents: tuple[np.ndarray, np.ndarray], height: int, width: int) -> np.ndarray:
+        """Integer latents (z_hat, y_hat) -> uint8 image (height, width, 3): g_s of y_hat, cropped."""
+        return super().synthesize(latents[1], height, width)
+
+    def estimate_bits(self, latents: tuple[np.ndarray, np.ndarray]) -> float:
+        """The model's own estimate of integer latents (z_hat, y_hat): ``hyperprior.latent_bits``."""
+        return hyperprior.latent_bits(self.model, *latents)
 
 
 def default_max_pixels() -> int | None:
@@ -265,9 +270,11 @@ def decode_memory_bytes(height: int, width: int, channels: int, stride: int = 16
     return DECODE_BYTES_PER_PIXEL_CHANNEL * channels * padded
 
 
-def check_decode_size(height: int, width: int, channels: int, max_pixels: int | None = None) -> None:
+def check_decode_size(height: int, width: int, channels: int, max_pixels: int | None = None,
+                      stride: int = 16) -> None:
     """Raise :class:`CodecError` when a ``height`` x ``width`` image has more than ``max_pixels`` pixels (default
-    :func:`default_max_pixels`) or when decoding it would need more memory than is available now."""
+    :func:`default_max_pixels`) or when decoding it (padded to ``stride``) would need more memory than is
+    available now."""
     import psutil
 
     limit = default_max_pixels() if max_pixels is None else int(max_pixels)
@@ -276,7 +283,7 @@ def check_decode_size(height: int, width: int, channels: int, max_pixels: int | 
         raise CodecError(f"the stream decodes to a {width}x{height} image ({pixels:,} pixels), above the limit of "
                          f"{limit:,} pixels (a guard against decompression bombs); if you trust the stream, raise "
                          f"the limit with --max-pixels {pixels} (max_pixels={pixels} in Python)")
-    need, available = decode_memory_bytes(height, width, channels), psutil.virtual_memory().available
+    need, available = decode_memory_bytes(height, width, channels, stride), psutil.virtual_memory().available
     if need > available:
         raise CodecError(f"decoding the {width}x{height} image would need about {need / 2**30:.1f} GiB of memory; "
                          f"{available / 2**30:.1f} GiB are available: decode it on a machine with more memory")
@@ -285,6 +292,17 @@ def check_decode_size(height: int, width: int, channels: int, max_pixels: int | 
 # ----------------------------------------------------------------------------------------------------
 # Checkpoints on disk
 # ----------------------------------------------------------------------------------------------------
+
+MODEL_KINDS = {rd_model.FORMAT: FactorizedPriorModel, hyperprior.FORMAT: hyperprior.ScaleHyperpriorModel}
+
+
+def load_codec_checkpoint(path) -> tuple[torch.nn.Module, CdfTables, dict]:
+    """A codec checkpoint of either kind -> (model, its tables, the other fields), as ``rd_model.load_checkpoint``
+    and ``hyperprior.load_checkpoint`` give them. The file's format mark says which model to build; any other
+    mark is a ``ValueError`` that names the file and the marks this codec reads."""
+    ckpt = load_torch_file(path, tuple(MODEL_KINDS), rd_model.CHECKPOINT_TODO)
+    return rd_model.model_from_checkpoint(ckpt, MODEL_KINDS[ckpt["format"]], path)
+
 
 def shipped_checkpoints(directory=CHECKPOINT_DIR) -> list[Path]:
     """The checkpoints in ``directory``, from the lowest lambda (lowest rate) to the highest."""

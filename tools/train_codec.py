@@ -2,6 +2,7 @@
 
     .venv/bin/python tools/train_codec.py                  # the shipped settings: 5 lambdas, 5,200 steps
     .venv/bin/python tools/train_codec.py --quick          # a smoke run (tiny steps) into runs/codec_quick
+    .venv/bin/python tools/train_codec.py --model hyperprior --quick    # the same for a scale hyperprior
 
 The shipped checkpoints came from the first command, as is (``checkpoints/manifest.json`` records the settings,
 the machine's torch, each stage's time and its validation bpp/PSNR): about 14 minutes of wall time on a shared
@@ -12,7 +13,9 @@ One :class:`helpers.rd_model.FactorizedPriorModel` (48 hidden, 64 latent channel
 lambda, loss ``lambda * 255**2 * MSE + bpp`` on random 128x128 crops (with flips) of the sample's training
 images. The highest lambda is trained from scratch; each lower lambda starts from the one above it and is
 fine-tuned (a warm start: every stage keeps improving the transforms, so the later, lower-rate codecs have had
-the most training). Each stage is ``helpers.rd_model.train_steps``: Adam at 2e-3 (the density at 10x), warm-up,
+the most training). ``--model hyperprior`` trains :class:`helpers.hyperprior.ScaleHyperpriorModel` checkpoints
+(``hp_lambda*.pt``, ``--hyper-channels`` in h_a/h_s and z) the same way, with the same flags; none are shipped yet.
+Each stage is ``helpers.rd_model.train_steps``: Adam at 2e-3 (the density at 10x), warm-up,
 cosine decay. After each stage the checkpoint is written (float16 weights and its integer CDF tables) and
 measured on the validation images with real bytes.
 
@@ -36,12 +39,16 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from helpers import hyperprior, rd_model  # noqa: E402
 from helpers.codec import CHECKPOINT_DIR, Codec  # noqa: E402
 from helpers.files import atomic_write  # noqa: E402
 from helpers.metrics import psnr  # noqa: E402
-from helpers.rd_model import FactorizedPriorModel, endless_batches, save_checkpoint, train_steps  # noqa: E402
+from helpers.rd_model import endless_batches, train_steps  # noqa: E402
 
 LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)     # high to low rate, a factor 2 apart: about 0.35 .. 0.07 bpp
+# --model: the checkpoints' file name prefix, the model's class, and the save_checkpoint of its module
+MODELS = {"factorized": ("rd", rd_model.FactorizedPriorModel, rd_model.save_checkpoint),
+          "hyperprior": ("hp", hyperprior.ScaleHyperpriorModel, hyperprior.save_checkpoint)}
 
 
 def load_data(crop: int, seed: int, crops_per_image: int = 16, root=None):
@@ -89,6 +96,8 @@ def cpu_has_bf16() -> bool:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", choices=sorted(MODELS), default="factorized",
+                   help="factorized prior (the shipped checkpoints, rd_lambda*.pt) or scale hyperprior (hp_lambda*.pt)")
     p.add_argument("--out", type=Path, default=CHECKPOINT_DIR, help="folder for the checkpoints and manifest.json")
     p.add_argument("--lambdas", type=float, nargs="+", default=list(LAMBDAS), help="rate-distortion trade-offs")
     p.add_argument("--steps-first", type=int, default=2000, help="steps for the highest lambda (from scratch)")
@@ -96,9 +105,11 @@ def main(argv=None) -> int:
     p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate at the start of each stage")
     p.add_argument("--density-lr", type=float, default=None, help="learning rate of the density (default 10 x --lr)")
     p.add_argument("--batch", type=int, default=8, help="crops per step")
-    p.add_argument("--crop", type=int, default=128, help="crop size in pixels (a multiple of 16)")
+    p.add_argument("--crop", type=int, default=128,
+                   help="crop size in pixels (a multiple of 16; of 64 for --model hyperprior)")
     p.add_argument("--channels", type=int, default=48, help="hidden channels of the transforms")
     p.add_argument("--latent-channels", type=int, default=64, help="latent channels")
+    p.add_argument("--hyper-channels", type=int, default=64, help="channels of h_a/h_s and z (--model hyperprior)")
     p.add_argument("--data", type=Path, default=None, help="image folder or LIVE root (default: the embedded sample)")
     p.add_argument("--threads", type=int, default=1,
                    help="CPU threads for torch (1: on a busy machine more threads spin-wait for each other; "
@@ -119,14 +130,15 @@ def main(argv=None) -> int:
             args.out = Path(__file__).resolve().parent.parent / "runs" / "codec_quick"
     if any(lam <= 0 for lam in args.lambdas) or min(args.steps_first, args.steps_next) < 1:
         p.error("lambdas and steps must be positive")
-    if args.crop % 16:
-        p.error(f"--crop {args.crop} must be a multiple of 16")
+    prefix, model_class, save_checkpoint = MODELS[args.model]
+    if args.crop % model_class.stride:
+        p.error(f"--crop {args.crop} must be a multiple of {model_class.stride} for --model {args.model}")
     lambdas = sorted(set(args.lambdas), reverse=True)
-    paths = [args.out / f"rd_lambda{lam:g}.pt" for lam in lambdas]
+    paths = [args.out / f"{prefix}_lambda{lam:g}.pt" for lam in lambdas]
     existing = [str(q) for q in paths + [args.out / "manifest.json"] if q.exists()]
     if existing and not args.force:
         p.error(f"would overwrite {', '.join(existing)}; pass --force")
-    others = sorted(str(q) for q in args.out.glob("rd_lambda*.pt") if q not in paths)
+    others = sorted(str(q) for q in args.out.glob("*.pt") if q not in paths)
     if others:
         p.error(f"{args.out} holds other checkpoints ({', '.join(others)}) that the codec would ship with these; "
                 f"move them away or choose another --out")
@@ -139,7 +151,8 @@ def main(argv=None) -> int:
     print(f"training on random {args.crop}px crops of {', '.join(references['train'])}; "
           f"validating on {', '.join(references['val'])}; lambdas {lambdas}; {args.threads} threads", flush=True)
     data = endless_batches(train, args.batch, args.seed)
-    model = FactorizedPriorModel(args.channels, args.latent_channels)
+    hyper = [args.hyper_channels] if args.model == "hyperprior" else []
+    model = model_class(args.channels, args.latent_channels, *hyper)
     manifest = {"command": " ".join(["python tools/train_codec.py", *(argv if argv is not None else sys.argv[1:])]),
                 "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                 "torch": torch.__version__, "machine": platform.machine(), "checkpoints": []}
@@ -152,7 +165,7 @@ def main(argv=None) -> int:
                     log_every=args.log_every, log=lambda line: print(line, flush=True))
         seconds = time.time() - t0
         save_checkpoint(model, path, lam, meta={"steps": steps, "train_seconds": round(seconds, 1),
-                                                "warm_start": None if i == 0 else f"rd_lambda{lambdas[i - 1]:g}.pt"})
+                                                "warm_start": None if i == 0 else paths[i - 1].name})
         result = measure(Codec.load(path), val_images)
         entry = {"file": path.name, "lambda": lam, "steps": steps, "train_seconds": round(seconds, 1),
                  "bytes": path.stat().st_size, "val_bpp": round(result["bpp"], 4), "val_psnr": round(result["psnr"], 3)}
