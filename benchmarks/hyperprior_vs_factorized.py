@@ -33,7 +33,7 @@ from helpers.data import make_splits, read_image  # noqa: E402
 from helpers.entropy import encode_symbols  # noqa: E402
 from helpers.hyperprior import ScaleHyperpriorModel, compress_latents, decompress_latents  # noqa: E402
 from helpers.images import to_pixel_levels  # noqa: E402
-from helpers.metrics import psnr  # noqa: E402
+from helpers import metrics  # noqa: E402
 from helpers.rd_model import FactorizedPriorModel, endless_batches, pad_to_stride, train_steps  # noqa: E402
 
 
@@ -57,9 +57,9 @@ def measure(model, images: list[np.ndarray], lmbda: float) -> dict:
         x = torch.from_numpy(img.copy()).permute(2, 0, 1)[None].float() / 255
         bits, x_hat = real_bits_and_reconstruction(model, pad_to_stride(x, model.stride))
         out = to_pixel_levels(x_hat[0, :, :h, :w]).permute(1, 2, 0).to(torch.uint8).numpy()
-        mse = float(np.mean((out.astype(np.float64) - img) ** 2)) / 255.0 ** 2
+        mse = metrics.mse(img, out) / 255.0 ** 2                 # on 8-bit pixels, rescaled to [0, 1]
         bpps.append(bits / (h * w))
-        psnrs.append(psnr(img, out))
+        psnrs.append(metrics.psnr(img, out))
         costs.append(lmbda * 255.0 ** 2 * mse + bpps[-1])
     return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs)), "cost": float(np.mean(costs))}
 

@@ -144,13 +144,14 @@ def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP,
     ref = curves[reference]
     images = sorted({r["image"] for r in rows})
     summary = {"images": images, "reference": reference, "target_bpp": target_bpp, "codecs": {}}
-    ref_curve = (ref["bpp"], ref["psnr"])
     for codec, c in curves.items():
         curve = (c["bpp"], c["psnr"])
         entry = {"curve": c, "lowest_bpp": min(c["bpp"]),
-                 "psnr_at_target_bpp": _safe(lambda b, p: bdrate.psnr_at_rate(b, p, target_bpp), curve)}
+                 "psnr_at_target_bpp": _safe(lambda b, p: bdrate.psnr_at_rate(b, p, target_bpp), curve),
+                 "against": {other: compare_curves((curves[other]["bpp"], curves[other]["psnr"]), curve)
+                             for other in (reference, *also_against) if other in curves and other != codec}}
         if codec != reference:
-            versus = compare_curves(ref_curve, curve)
+            versus = entry["against"][reference]             # the reference's numbers also stand at the top
             entry.update({k: versus[k] for k in ("bd_rate_percent", "bd_psnr_db", "overlap_psnr_db")})
             entry["below_reference_lowest_bpp"] = entry["lowest_bpp"] < min(ref["bpp"])
             per_image = {}
@@ -160,8 +161,6 @@ def summarize(rows, reference: str = REFERENCE, target_bpp: float = TARGET_BPP,
                 per_image[image] = _safe(bdrate.bd_rate, ([r["bpp"] for r in theirs], [r["psnr"] for r in theirs]),
                                          ([r["bpp"] for r in mine], [r["psnr"] for r in mine]))
             entry["bd_rate_per_image_percent"] = per_image
-        entry["against"] = {other: compare_curves((curves[other]["bpp"], curves[other]["psnr"]), curve)
-                            for other in (reference, *also_against) if other in curves and other != codec}
         summary["codecs"][codec] = entry
     return summary
 
