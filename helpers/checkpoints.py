@@ -53,7 +53,7 @@ class History:
 
     ``train_loss``/``val_loss`` are in the loss's own units (on the normalized tensors); ``val_psnr`` (dB) and
     ``val_ssim`` on 8-bit pixels; ``lr`` is the learning rate at the start of each epoch; ``seconds`` the wall time
-    of each epoch (training and validation). ``best_epoch`` is the 1-based epoch of the best monitored loss (the
+    of each epoch (training and validation); ``steps`` the optimizer steps (batches) of each epoch. ``best_epoch`` is the 1-based epoch of the best monitored loss (the
     one saved in the checkpoint); ``stopped_early`` tells whether early stopping ended the run. Without
     validation data the ``val_*`` entries are NaN.
     """
@@ -64,6 +64,7 @@ class History:
     val_ssim: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
     best_epoch: int | None = None
     stopped_early: bool = False
 
@@ -72,9 +73,33 @@ class History:
         """Number of epochs recorded."""
         return len(self.train_loss)
 
-    def add_epoch(self, lr: float, train_loss: float, val: dict[str, float], seconds: float) -> None:
-        """Append one epoch: its starting learning rate, training loss, validation ``{'loss', 'psnr', 'ssim'}``
-        and wall time."""
+    @property
+    def optimizer_steps(self) -> int:
+        """Optimizer steps (weight updates) over the whole run: what a model learns from, more than epochs."""
+        return int(sum(self.steps))
+
+    @property
+    def best_is_last(self) -> bool:
+        """True when the best epoch is the last one: the model was still improving when training stopped."""
+        return self.best_epoch is not None and self.best_epoch == self.epochs
+
+    def summary(self) -> str:
+        """One or two lines for a notebook: epochs, optimizer steps, time, the best epoch and its validation
+        metrics, and a warning when the best epoch is the last (more steps would probably still help)."""
+        text = (f"{self.epochs} epochs, {self.optimizer_steps} optimizer steps, {sum(self.seconds):.0f} s")
+        if self.best_epoch is None:
+            return text
+        i = self.best_epoch - 1
+        text += (f"; best epoch {self.best_epoch} of {self.epochs}: validation loss {self.val_loss[i]:.5f}, "
+                 f"patch PSNR {self.val_psnr[i]:.2f} dB, SSIM {self.val_ssim[i]:.3f}")
+        if self.best_is_last:
+            text += "\n  the best epoch is the last one: the model was still improving when training stopped"
+        return text
+
+    def add_epoch(self, lr: float, train_loss: float, val: dict[str, float], seconds: float, steps: int = 0) -> None:
+        """Append one epoch: its starting learning rate, training loss, validation ``{'loss', 'psnr', 'ssim'}``,
+        wall time and optimizer steps."""
+        self.steps.append(int(steps))
         self.lr.append(lr)
         self.train_loss.append(train_loss)
         self.val_loss.append(val["loss"])
@@ -91,7 +116,7 @@ class History:
         return cls(**{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in d.items()})
 
     def _truncate(self, n: int) -> None:
-        for name in ("train_loss", "val_loss", "val_psnr", "val_ssim", "lr", "seconds"):
+        for name in ("train_loss", "val_loss", "val_psnr", "val_ssim", "lr", "seconds", "steps"):
             del getattr(self, name)[n:]
 
 

@@ -387,7 +387,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
             val = _validate(model, val_loader, loss_fn, dev, epoch, lr)
             monitored = val["loss"] if val_loader is not None else train_loss
             _step_per_epoch(sched, per_batch, monitored)
-            history.add_epoch(epoch_lr, train_loss, val, time.perf_counter() - t0)
+            history.add_epoch(epoch_lr, train_loss, val, time.perf_counter() - t0, steps=len(train_loader))
             if best.update(monitored, model):             # remember the best weights, and save them
                 history.best_epoch = epoch
                 ckpt.save(model, opt, sched, generator, history, best.value, fit_args, monitor)

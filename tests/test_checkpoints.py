@@ -115,3 +115,27 @@ def test_load_refuses_what_is_not_a_checkpoint_of_fit(tmp_path, capsys):
 class Runs:
     def __reduce__(self):
         return (print, ("this must never run",))
+
+
+def test_history_counts_optimizer_steps_and_flags_a_best_epoch_that_is_the_last():
+    h = History()
+    h.add_epoch(1e-3, 0.5, {"loss": 0.4, "psnr": 20.0, "ssim": 0.5}, 1.0, steps=23)
+    h.add_epoch(1e-3, 0.3, {"loss": 0.2, "psnr": 22.0, "ssim": 0.6}, 2.0, steps=23)
+    h.best_epoch = 2
+    assert h.optimizer_steps == 46 and h.best_is_last
+    text = h.summary()
+    assert text.startswith("2 epochs, 46 optimizer steps, 3 s; best epoch 2 of 2")
+    assert "still improving" in text
+    h.add_epoch(1e-3, 0.3, {"loss": 0.3, "psnr": 21.0, "ssim": 0.55}, 1.0, steps=23)
+    assert not h.best_is_last and "still improving" not in h.summary()
+    assert History.from_dict(json.loads(json.dumps(h.to_dict()))) == h
+    h._truncate(1)
+    assert h.steps == [23] and h.optimizer_steps == 23
+
+
+def test_a_history_saved_before_steps_were_counted_still_loads():
+    old = History(train_loss=[1.0], val_loss=[2.0], val_psnr=[30.0], val_ssim=[0.9], lr=[1e-3], seconds=[0.5],
+                  best_epoch=1).to_dict()
+    del old["steps"]
+    h = History.from_dict(old)
+    assert h.steps == [] and h.optimizer_steps == 0 and h.best_is_last

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from helpers import metrics
-from helpers.compare import (RANGE_BITS, center_crop, compare_with_codecs, crop_to_tiles, quantize_uniform, reconstruct,
-                             tile_bpp)
+from helpers.compare import (RANGE_BITS, center_crop, compare_with_codecs, crop_to_tiles, photo_metrics,
+                             quantize_uniform, reconstruct, tile_bpp)
 from helpers.data import Normalization
 from helpers.models import ConvAE
 
@@ -244,3 +244,22 @@ def test_compare_with_codecs_default_names_and_an_unreachable_target():
     assert ae["bpp"] == pytest.approx((4 * 8 + 64) / 256)
     assert jpeg["hit_target"] is False and jpeg["quality"] == 1 and jpeg["bpp"] > ae["bpp"]
 
+
+
+# ---------------------------------------------------------------------------------------------- photo_metrics
+def test_photo_metrics_whole_image_psnr_and_psnr_of_the_mean_mse():
+    images = [smooth_image(40, 56, seed=0), smooth_image(32, 32, seed=1)]
+    model = ConvAE(latent_dim=4, depth=2, width=4, image_size=16)
+    norm = Normalization.make("unit")
+    m = photo_metrics(model, images, 16, norm)
+    rows, pictures = compare_with_codecs(model, images, 16, norm, codecs=(), names=["a", "b"])
+    assert m["per_image_psnr"] == pytest.approx([r["psnr"] for r in rows])
+    assert m["image_psnr"] == pytest.approx(np.mean([r["psnr"] for r in rows]))
+    assert m["image_ssim"] == pytest.approx(np.mean([r["ssim"] for r in rows]))
+    mses = [metrics.mse(pictures[n]["original"], pictures[n]["autoencoder"]) for n in "ab"]
+    assert m["image_mse"] == pytest.approx(np.mean(mses))
+    assert m["psnr_of_mean_mse"] == pytest.approx(metrics.psnr_from_mse(np.mean(mses)))
+    assert m["psnr_of_mean_mse"] <= m["image_psnr"] + 1e-9  # Jensen: the worse image weighs more
+    assert m["bpp"] == tile_bpp(model, 16, 8)
+    with pytest.raises(ValueError, match="at least one"):
+        photo_metrics(model, [], 16, norm)

@@ -416,3 +416,12 @@ def test_fit_takes_the_loss_by_name(sets):
     train_set, _ = sets
     with pytest.raises(ValueError, match="loss by name.*train_one_epoch and evaluate"):
         fit(small_model(), train_set, None, **FAST, loss=nn.functional.mse_loss)
+
+
+def test_fit_records_the_optimizer_steps_of_each_epoch(sets):
+    train_set, val = sets
+    batch_size = 3
+    history = fit(small_model(), train_set, val, **{**FAST, "epochs": 2, "batch_size": batch_size})
+    per_epoch = -(-len(train_set) // batch_size)   # the last batch may be short
+    assert history.steps == [per_epoch, per_epoch] and history.optimizer_steps == 2 * per_epoch
+    assert f"{2 * per_epoch} optimizer steps" in history.summary()
