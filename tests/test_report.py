@@ -51,13 +51,13 @@ def test_write_report_gathers_metrics_and_figures(run_dir):
     assert "<img src='01_explore/histogram.png'" in page
     assert "<td>note</td><td>&lt;b&gt;&amp;</td>" in page  # metric values are escaped
     assert "<b>&" not in page
-    assert page.count("<h2>") == 4
+    assert page.count("<h2>") == 4 + 1  # the notebooks and the course targets
 
 
 def test_write_report_with_no_notebooks(tmp_path):
     report.write_report(tmp_path, {})
     assert "0 notebook(s), 0 s in all." in (tmp_path / "report.md").read_text()
-    assert "<h2>" not in (tmp_path / "report.html").read_text()
+    assert (tmp_path / "report.html").read_text().count("<h2>") == 1  # only the course targets (not measured)
 
 
 def test_the_report_is_written_atomically(tmp_path, monkeypatch):

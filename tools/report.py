@@ -12,6 +12,8 @@ from pathlib import Path
 from helpers.files import atomic_write
 from helpers.record import METRICS_FILE
 
+from .targets import check_targets
+
 
 def _format(value):
     if isinstance(value, float):
@@ -51,6 +53,13 @@ def write_report(run_dir, timings):
     md += [f"| {name} | {seconds:.0f} |" for name, seconds, _, _ in sections]
     page = [f"<h1>Report of the run {html.escape(run_dir.name)}</h1>",
             f"<p>{len(timings)} notebook(s), {total:.0f} s in all. Executed notebooks are beside this file.</p>"]
+    targets = check_targets(run_dir, timings)
+    verdict = {True: "met", False: "NOT MET", None: "not measured"}
+    md += ["", "## Course targets", "", "| target | measured | |", "|---|---|---|"]
+    md += [f"| {t['target']} | {t['measured']} | {verdict[t['met']]} |" for t in targets]
+    page += ["<h2>Course targets</h2><table border='1' cellpadding='3'><tr><th>target</th><th>measured</th><th></th></tr>"
+             + "".join(f"<tr><td>{html.escape(t['target'])}</td><td>{html.escape(t['measured'])}</td>"
+                       f"<td>{verdict[t['met']]}</td></tr>" for t in targets) + "</table>"]
     for name, seconds, metrics, figures in sections:
         md += ["", f"## {name} ({seconds:.0f} s)", "", "| metric | value |", "|---|---|"]
         md += [f"| {k} | {_format(v)} |" for k, v in sorted(metrics.items())]
