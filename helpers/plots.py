@@ -169,8 +169,8 @@ def plot_psnr_vs_training(runs: Sequence[Any], labels: Sequence[str]) -> Figure:
         psnr = np.asarray(_get(run, "val_psnr"), float)
         if not len(steps) == len(seconds) == len(psnr):
             raise ValueError(f"run {label!r}: {len(steps)} steps, {len(seconds)} seconds, {len(psnr)} PSNR values")
-        by_steps.plot(steps, psnr, label=label)
-        by_seconds.plot(seconds, psnr, label=label)
+        by_steps.plot(steps, psnr, ".-", markersize=4, label=label)  # a dot per epoch: a 1-epoch run shows too
+        by_seconds.plot(seconds, psnr, ".-", markersize=4, label=label)
     by_steps.set_xscale("log")
     by_steps.set_xlabel("optimizer steps (log scale)")
     by_seconds.set_xlabel("seconds of training")
