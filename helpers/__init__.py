@@ -33,6 +33,7 @@ The models and their training (notebooks 03 on)
     checkpoints  a fit run's History and its checkpoint file (saved atomically, loaded safely, resume checks)
     compare   an autoencoder against JPEG and WebP at the same bits per pixel, on whole images (photo_metrics)
     verdicts  is a difference between two trainings real? compared with the seed spread of the same model
+    reference the shipped reference models (a notebook's model trained much longer) and their manifest
     plots     side-by-side grids, curves, rate-distortion plots
     checks    exercise checks that give students immediate feedback
     widgets/  interactive explorers (latent size in 06, rate in 08; ``from helpers import widgets`` gives every name):

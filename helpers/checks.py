@@ -177,6 +177,96 @@ def check_upsample_block(upsample_block):
     _passed("the block doubles the size with upsampling + 3x3 convolution + ReLU")
 
 
+def _same_layers(mine, reference, what, hint):
+    """Raise CheckFailed unless `mine` has the parameters and buffers of `reference`, in the same order and shapes
+    (then `reference`'s weights load into it, and the two compute the same function)."""
+    got = [(k, tuple(v.shape)) for k, v in mine.state_dict().items()]
+    want = [(k, tuple(v.shape)) for k, v in reference.state_dict().items()]
+    if got != want:
+        n_got = sum(p.numel() for p in mine.parameters())
+        n_want = sum(p.numel() for p in reference.parameters())
+        raise CheckFailed(f"{what}: {n_got:,} parameters, the course's layout has {n_want:,}; its layers (name, shape) "
+                          f"are {want[:8]}{' ...' if len(want) > 8 else ''}, yours {got[:8]}"
+                          f"{' ...' if len(got) > 8 else ''}. Hint: {hint}")
+    mine.load_state_dict(reference.state_dict())
+
+
+def _forward(module, x, what, hint):
+    """``module(x)`` without gradients; a layer that cannot take the input becomes a CheckFailed with a hint."""
+    try:
+        with torch.no_grad():
+            return module(x)
+    except RuntimeError as error:
+        raise CheckFailed(f"{what} fails on an input of shape {tuple(x.shape)}: {error}. Hint: {hint}") from None
+
+
+def _conv_reference(depth, width, batch_norm):
+    """The trusted layout: helpers.models.ConvAE's own encoder and decoder (16x16 images, a small latent)."""
+    from .models import ConvAE  # here, not at the top: checks stays importable without building models
+    torch.manual_seed(0)
+    return ConvAE(latent_dim=8, depth=depth, width=width, batch_norm=batch_norm, image_size=16)
+
+
+def check_conv_encoder(conv_encoder):
+    """conv_encoder(depth, width, batch_norm) -> nn.Sequential of `depth` blocks Conv3x3 (padding 1; no bias before
+    BatchNorm) -> [BatchNorm2d] -> ReLU -> MaxPool2d(2), block i with width * 2**i channels: (N, 3, S, S) ->
+    (N, width * 2**(depth - 1), S / 2**depth, S / 2**depth). Checked against helpers.models.ConvAE.features."""
+    for depth, width, batch_norm in ((2, 4, False), (3, 2, True)):
+        encoder = _call(conv_encoder, depth, width, batch_norm, what="conv_encoder")
+        _require(isinstance(encoder, nn.Module), "conv_encoder should return an nn.Module (e.g. nn.Sequential)")
+        side, c_top = 16 // 2**depth, width * 2 ** (depth - 1)
+        y = _forward(encoder, torch.rand(2, 3, 16, 16), f"conv_encoder({depth}, {width}, {batch_norm})",
+                     "the first convolution takes 3 channels; each layer takes the channels the one before gives.")
+        _require(tuple(y.shape) == (2, c_top, side, side),
+                 f"conv_encoder({depth}, {width}, {batch_norm}) should map (2, 3, 16, 16) to (2, {c_top}, {side}, "
+                 f"{side}), got {tuple(y.shape)}. Hints: each block halves the side with nn.MaxPool2d(2); block i has "
+                 f"width * 2**i channels; nn.Conv2d(c_in, c_out, 3, padding=1) keeps the size.")
+        reference = _conv_reference(depth, width, batch_norm).features
+        _same_layers(encoder, reference, f"conv_encoder({depth}, {width}, {batch_norm})",
+                     "Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), then BatchNorm2d(c_out) only when "
+                     "batch_norm is True, then ReLU, then MaxPool2d(2), in that order (a bias right before batch "
+                     "norm is redundant: batch norm subtracts the mean).")
+        x = torch.rand(2, 3, 16, 16)
+        encoder.eval(), reference.eval()
+        with torch.no_grad():
+            _require(torch.allclose(encoder(x), reference(x), atol=1e-6),
+                     "with the course's weights loaded, your encoder computes something else: check the order "
+                     "conv -> [batch norm] -> ReLU -> max-pool, and use ReLU (not another activation)")
+    _passed("your encoder has exactly the layers of helpers.models.ConvAE's encoder and computes the same function")
+
+
+def check_conv_decoder(conv_decoder):
+    """conv_decoder(depth, width, batch_norm) -> nn.Sequential of `depth` blocks Upsample(x2, nearest) -> Conv3x3
+    (padding 1; no bias before BatchNorm) -> [BatchNorm2d] -> ReLU going from width * 2**i to width * 2**(i - 1)
+    channels (width for the last block), then Conv3x3 to 3 channels and a sigmoid: (N, width * 2**(depth - 1),
+    s, s) -> (N, 3, s * 2**depth, s * 2**depth) in [0, 1]. Checked against helpers.models.ConvAE.reconstruct."""
+    for depth, width, batch_norm in ((2, 4, False), (3, 2, True)):
+        decoder = _call(conv_decoder, depth, width, batch_norm, what="conv_decoder")
+        _require(isinstance(decoder, nn.Module), "conv_decoder should return an nn.Module (e.g. nn.Sequential)")
+        side, c_top = 16 // 2**depth, width * 2 ** (depth - 1)
+        z = torch.randn(2, c_top, side, side)
+        y = _forward(decoder, z, f"conv_decoder({depth}, {width}, {batch_norm})",
+                     "the first convolution takes width * 2**(depth - 1) channels, the encoder's last.")
+        _require(tuple(y.shape) == (2, 3, 16, 16),
+                 f"conv_decoder({depth}, {width}, {batch_norm}) should map (2, {c_top}, {side}, {side}) to "
+                 f"(2, 3, 16, 16), got {tuple(y.shape)}. Hints: each block doubles the side (your upsample_block); "
+                 f"block channels go from width * 2**i down to width * 2**(i - 1), the last block to width; a final "
+                 f"nn.Conv2d(width, 3, 3, padding=1) gives the 3 colour channels.")
+        _require(float(y.min()) >= 0 and float(y.max()) <= 1,
+                 "the decoder's output should be pixels in [0, 1]: end with nn.Sigmoid()")
+        reference = _conv_reference(depth, width, batch_norm).reconstruct
+        _same_layers(decoder, reference, f"conv_decoder({depth}, {width}, {batch_norm})",
+                     "per block Upsample(scale_factor=2), Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), "
+                     "BatchNorm2d(c_out) only when batch_norm is True, ReLU; then Conv2d(width, 3, 3, padding=1) "
+                     "(with its bias) and Sigmoid.")
+        decoder.eval(), reference.eval()
+        with torch.no_grad():
+            _require(torch.allclose(decoder(z), reference(z), atol=1e-6),
+                     "with the course's weights loaded, your decoder computes something else: check the order "
+                     "upsample -> conv -> [batch norm] -> ReLU, nearest-neighbour upsampling, and the final sigmoid")
+    _passed("your decoder has exactly the layers of helpers.models.ConvAE's decoder and computes the same function")
+
+
 # ---------------------------------------------------------------------------------------------- 05 regularization
 def check_should_stop(should_stop):
     """should_stop(val_losses, patience) -> True when at least `patience` epochs came after the best (first lowest)

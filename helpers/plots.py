@@ -152,6 +152,36 @@ def plot_history(
     return fig
 
 
+def plot_psnr_vs_training(runs: Sequence[Any], labels: Sequence[str]) -> Figure:
+    """Validation PSNR against training effort, one line per run: optimizer steps (log scale) on the left panel,
+    seconds of training on the right. Each run is a ``helpers.train.History`` (or its dict), or a curve
+    ``{"steps": [...], "seconds": [...], "val_psnr": [...]}`` whose steps and seconds are cumulative per epoch (a
+    reference model's manifest stores one: ``helpers.reference``). Training time against reconstruction accuracy."""
+    if len(labels) != len(runs):
+        raise ValueError(f"{len(labels)} labels for {len(runs)} runs")
+    fig, (by_steps, by_seconds) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for run, label in zip(runs, labels):
+        if isinstance(run, Mapping) and "val_psnr" in run and "train_loss" not in run:
+            steps, seconds = np.asarray(run["steps"], float), np.asarray(run["seconds"], float)
+        else:
+            steps = np.cumsum(np.asarray(_get(run, "steps"), float))
+            seconds = np.cumsum(np.asarray(_get(run, "seconds"), float))
+        psnr = np.asarray(_get(run, "val_psnr"), float)
+        if not len(steps) == len(seconds) == len(psnr):
+            raise ValueError(f"run {label!r}: {len(steps)} steps, {len(seconds)} seconds, {len(psnr)} PSNR values")
+        by_steps.plot(steps, psnr, ".-", markersize=4, label=label)  # a dot per epoch: a 1-epoch run shows too
+        by_seconds.plot(seconds, psnr, ".-", markersize=4, label=label)
+    by_steps.set_xscale("log")
+    by_steps.set_xlabel("optimizer steps (log scale)")
+    by_seconds.set_xlabel("seconds of training")
+    for ax in (by_steps, by_seconds):
+        ax.set_ylabel("validation PSNR (dB)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    return fig
+
+
 def plot_metric_vs_setting(
     settings: Sequence[Any],
     values: Sequence[float] | Mapping[str, Sequence[float]],

@@ -272,6 +272,72 @@ def test_check_upsample_block_fails_wrong_answers(wrong, match):
     fails(checks.check_upsample_block, wrong, match=match)
 
 
+# ------------------------------------------------------------------------------------- check_conv_encoder / decoder
+def conv_encoder(depth, width, batch_norm, act=nn.ReLU, pool=nn.MaxPool2d, bias=None, bn_first=False):
+    """The solution's encoder; the keyword arguments make the mistakes students make."""
+    layers, c_in = [], 3
+    for i in range(depth):
+        c = width * 2**i
+        conv = nn.Conv2d(c_in, c, 3, padding=1, bias=(not batch_norm) if bias is None else bias)
+        norm = [nn.BatchNorm2d(c)] if batch_norm else []
+        layers += [*norm, conv] if bn_first and batch_norm else [conv, *norm]
+        layers += [act(), pool(2)]
+        c_in = c
+    return nn.Sequential(*layers)
+
+
+def conv_decoder(depth, width, batch_norm, mode="nearest", out=nn.Sigmoid, last=None):
+    """The solution's decoder; the keyword arguments make the mistakes students make."""
+    chans = [width * 2**i for i in range(depth)]
+    outs = [width] + chans[:-1]
+    layers = []
+    for c, c_out in zip(reversed(chans), reversed(outs)):
+        layers += [nn.Upsample(scale_factor=2, mode=mode), nn.Conv2d(c, c_out, 3, padding=1, bias=not batch_norm)]
+        layers += [nn.BatchNorm2d(c_out)] if batch_norm else []
+        layers.append(nn.ReLU())
+    layers += [nn.Conv2d(width, 3, 3, padding=1) if last is None else last(width), out()]
+    return nn.Sequential(*layers)
+
+
+def test_check_conv_encoder_passes_the_solution(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "exactly the layers" in passes(checks.check_conv_encoder, conv_encoder, capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda d, w, bn: conv_encoder(d, w, bn, pool=nn.Identity), r"should map \(2, 3, 16, 16\) to \(2, 8, 4, 4\).*MaxPool2d"),
+    (lambda d, w, bn: conv_encoder(d, w, False), r"parameters, the course's layout has.*BatchNorm2d"),  # ignores bn
+    (lambda d, w, bn: conv_encoder(d, w, bn, bias=True), r"bias=not batch_norm"),  # bias before batch norm
+    (lambda d, w, bn: conv_encoder(d, w, bn, pool=nn.AvgPool2d), "computes something else"),
+    (lambda d, w, bn: conv_encoder(d, w, bn, act=nn.Tanh), "computes something else"),
+    (lambda d, w, bn: conv_encoder(d, w, bn, bn_first=True), r"fails on an input of shape \(2, 3, 16, 16\)"),
+    (lambda d, w, bn: [nn.Conv2d(3, w, 3, padding=1)], "return an nn.Module"),
+    (stub, "conv_encoder is not written yet"),
+])
+def test_check_conv_encoder_fails_wrong_answers(wrong, match):
+    fails(checks.check_conv_encoder, wrong, match=match)
+
+
+def test_check_conv_decoder_passes_the_solution(capsys):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "exactly the layers" in passes(checks.check_conv_decoder, conv_decoder, capsys=capsys)
+
+
+@pytest.mark.parametrize("wrong, match", [
+    (lambda d, w, bn: conv_decoder(d, w, bn)[:-2], r"to \(2, 3, 16, 16\), got \(2, 4, 16, 16\)"),  # no output conv
+    (lambda d, w, bn: conv_decoder(d, w, bn, out=nn.Identity), r"end with nn.Sigmoid"),
+    (lambda d, w, bn: conv_decoder(d, w, False), r"parameters, the course's layout has"),  # ignores bn
+    (lambda d, w, bn: conv_decoder(d, w, bn, mode="bilinear"), "computes something else"),
+    (lambda d, w, bn: conv_decoder(d, w, bn, last=lambda c: nn.Conv2d(c, 3, 1)), "parameters, the course's layout"),
+    (lambda d, w, bn: conv_decoder(d, w, bn)[2:], r"fails on an input of shape.*encoder's last"),  # skips a block
+    (stub, "conv_decoder is not written yet"),
+])
+def test_check_conv_decoder_fails_wrong_answers(wrong, match):
+    fails(checks.check_conv_decoder, wrong, match=match)
+
+
 # -------------------------------------------------------------------------------------------------- check_should_stop
 def should_stop(val_losses, patience):
     return len(val_losses) - 1 - int(np.argmin(val_losses)) >= patience

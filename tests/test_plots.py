@@ -82,3 +82,20 @@ def test_plot_rd_accepts_pairs_dicts_and_sweep_rows(images):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["JPEG", "AE", "WebP"]
     fig = plots.plot_rd({"JPEG": rows}, metric="ssim")
     assert fig.axes[0].get_ylabel() == "SSIM"
+
+
+def test_plot_psnr_vs_training_takes_histories_and_reference_curves():
+    h = History()
+    for i in range(3):
+        h.add_epoch(1e-3, 0.1 / (i + 1), {"loss": 0.1, "psnr": 20.0 + i, "ssim": 0.5}, seconds=2.0, steps=10)
+    curve = {"steps": [100, 200], "seconds": [30.0, 60.0], "val_psnr": [23.0, 24.0]}
+    fig = plots.plot_psnr_vs_training([h, curve], labels=["yours", "reference"])
+    by_steps, by_seconds = fig.axes
+    assert list(by_steps.lines[0].get_xdata()) == [10, 20, 30]           # cumulative steps of the History
+    assert list(by_seconds.lines[0].get_xdata()) == [2.0, 4.0, 6.0]
+    assert list(by_steps.lines[1].get_xdata()) == [100, 200]             # a curve is already cumulative
+    assert by_steps.get_xscale() == "log"
+    with pytest.raises(ValueError, match="1 labels for 2 runs"):
+        plots.plot_psnr_vs_training([h, curve], labels=["a"])
+    with pytest.raises(ValueError, match="2 steps, 2 seconds, 1 PSNR"):
+        plots.plot_psnr_vs_training([{"steps": [1, 2], "seconds": [1, 2], "val_psnr": [3]}], labels=["x"])

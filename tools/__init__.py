@@ -9,6 +9,7 @@ Commands (each is ``python -m tools.<name> --help``):
     course           an nbgrader course folder made from solutions/ (`make course`)
     evaluate_codecs  JPEG, WebP and the kit's codec on a folder of images, with real bytes (rd.csv, rd.png)
     train_codec      trains the shipped codec checkpoints (python tools/train_codec.py)
+    train_reference  trains a notebook's main model much longer and ships it (checkpoints/reference/)
 
 Pieces they share:
     execute          the one notebook runner (papermill in the kit's kernel) that run and sweep both call
