@@ -82,3 +82,20 @@ def test_plot_rd_accepts_pairs_dicts_and_sweep_rows(images):
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["JPEG", "AE", "WebP"]
     fig = plots.plot_rd({"JPEG": rows}, metric="ssim")
     assert fig.axes[0].get_ylabel() == "SSIM"
+
+
+def test_overlapping_texts_finds_labels_that_overprint():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1, 2, 3], [1, 2, 3])
+    ax.annotate("width 8", (1, 1))
+    ax.annotate("width 16", (1.01, 1.0))           # nearly the same point: the boxes overlap
+    ax.annotate("depth 3", (3, 3), xytext=(0, -14), textcoords="offset points")
+    assert plots.overlapping_texts(fig) == [("width 8", "width 16")]
+
+
+def test_overlapping_texts_is_empty_when_labels_are_apart():
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    for ax in axes:
+        ax.set_xlim(0, 10); ax.set_ylim(0, 10)
+        ax.annotate("a", (1, 1)); ax.annotate("b", (8, 8)); ax.text(5, 5, "")  # an empty text draws nothing
+    assert plots.overlapping_texts(fig) == []
