@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from .metrics import to_uint8
 
-__all__ = ["side_by_side", "plot_history", "plot_metric_vs_setting", "plot_rd", "show_images"]
+__all__ = ["side_by_side", "plot_history", "plot_metric_vs_setting", "plot_rd", "show_images", "overlapping_texts"]
 
 _HISTORY_METRICS = {"loss": ("train_loss", "val_loss"), "psnr": (None, "val_psnr"), "ssim": (None, "val_ssim")}
 
@@ -264,3 +264,14 @@ def plot_rd(
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def overlapping_texts(fig: Figure) -> list[tuple[str, str]]:
+    """Pairs of annotations (``ax.annotate`` / ``ax.text`` inside the axes) whose drawn boxes overlap, as their
+    texts: ``[]`` when no label overprints another. Draws the figure once to measure the boxes in pixels.
+    Titles, axis labels, tick labels and legends are not checked (matplotlib lays those out itself)."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for ax in fig.axes for t in ax.texts
+             if t.get_visible() and t.get_text()]
+    return [(a, b) for i, (a, box_a) in enumerate(boxes) for b, box_b in boxes[i + 1:] if box_a.overlaps(box_b)]

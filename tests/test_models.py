@@ -2,13 +2,15 @@
 
 import inspect
 import math
+import time
 
 import pytest
 import torch
 from torch import nn
 
 from helpers.models import (ACTIVATIONS, BOTTLENECKS, OUTPUTS, POOLINGS, UPSAMPLES, BaselineAE, ConvAE,
-                            build_model, count_macs, count_parameters, evaluation_mode, output_range, save_config)
+                            build_model, count_macs, count_parameters, evaluation_mode, output_range, save_config,
+                            seconds_per_step)
 
 torch.set_num_threads(1)
 
@@ -231,3 +233,47 @@ def test_evaluation_mode_restores_the_mode_even_after_an_error(training):
         with evaluation_mode(model):
             raise RuntimeError("boom")
     assert model.training == training
+
+
+# ------------------------------------------------------------------------------------------------ seconds_per_step
+class _SlowFirstCalls(nn.Module):
+    """A tiny trainable model whose first ``slow`` forward passes sleep ``pause`` seconds (a first-run effect)."""
+
+    def __init__(self, slow: int, pause: float, every: float = 0.0):
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(1))
+        self.calls, self.slow, self.pause, self.every = 0, slow, pause, every
+
+    def forward(self, x):
+        self.calls += 1
+        time.sleep((self.pause if self.calls <= self.slow else 0.0) + self.every)
+        return x * self.scale
+
+
+def test_seconds_per_step_leaves_out_the_warm_up():
+    batch = torch.rand(2, 3, 4, 4)
+    # the first step sleeps 0.3 s: timed without warm-up it is the median of one step, after one warm-up it is gone
+    assert seconds_per_step(_SlowFirstCalls(slow=1, pause=0.3), batch, warmup=0, repeats=1) >= 0.3
+    assert seconds_per_step(_SlowFirstCalls(slow=1, pause=0.3), batch, warmup=1, repeats=3) < 0.15
+    # the median ignores one slow step among three
+    assert seconds_per_step(_SlowFirstCalls(slow=1, pause=0.3), batch, warmup=0, repeats=3) < 0.15
+
+
+def test_seconds_per_step_measures_every_step_and_keeps_the_model():
+    batch = torch.rand(2, 3, 4, 4)
+    assert seconds_per_step(_SlowFirstCalls(slow=0, pause=0.0, every=0.05), batch, warmup=1, repeats=3) >= 0.05
+    model = ConvAE(latent_dim=4, depth=1, width=2, image_size=8)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    seconds = seconds_per_step(model, torch.rand(4, 3, 8, 8), warmup=1, repeats=2)
+    assert 0 < seconds < 5
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items()), "the model's weights changed"
+
+
+def test_seconds_per_step_refuses_bad_arguments():
+    model = ConvAE(latent_dim=4, depth=1, width=2, image_size=8)
+    with pytest.raises(ValueError, match="repeats=0"):
+        seconds_per_step(model, torch.rand(2, 3, 8, 8), repeats=0)
+    with pytest.raises(ValueError, match="warmup=-1"):
+        seconds_per_step(model, torch.rand(2, 3, 8, 8), warmup=-1)
+    with pytest.raises(ValueError, match=r"\(3, 8, 8\)"):
+        seconds_per_step(model, torch.rand(3, 8, 8))

@@ -99,3 +99,20 @@ def test_plot_psnr_vs_training_takes_histories_and_reference_curves():
         plots.plot_psnr_vs_training([h, curve], labels=["a"])
     with pytest.raises(ValueError, match="2 steps, 2 seconds, 1 PSNR"):
         plots.plot_psnr_vs_training([{"steps": [1, 2], "seconds": [1, 2], "val_psnr": [3]}], labels=["x"])
+
+
+def test_overlapping_texts_finds_labels_that_overprint():
+    fig, ax = plt.subplots(figsize=(4, 3))
+    ax.plot([1, 2, 3], [1, 2, 3])
+    ax.annotate("width 8", (1, 1))
+    ax.annotate("width 16", (1.01, 1.0))           # nearly the same point: the boxes overlap
+    ax.annotate("depth 3", (3, 3), xytext=(0, -14), textcoords="offset points")
+    assert plots.overlapping_texts(fig) == [("width 8", "width 16")]
+
+
+def test_overlapping_texts_is_empty_when_labels_are_apart():
+    fig, axes = plt.subplots(1, 2, figsize=(6, 3))
+    for ax in axes:
+        ax.set_xlim(0, 10); ax.set_ylim(0, 10)
+        ax.annotate("a", (1, 1)); ax.annotate("b", (8, 8)); ax.text(5, 5, "")  # an empty text draws nothing
+    assert plots.overlapping_texts(fig) == []

@@ -18,7 +18,7 @@ below, as does ``from helpers import models; models.X``):
 
     layers    the knobs (ACTIVATIONS, OUTPUTS, ...), the layers they name, output_range and output_for
     running   evaluation_mode and torch_threads: run a model in a setting, then restore the setting
-    cost      count_parameters, count_macs
+    cost      count_parameters, count_macs, seconds_per_step
     base      save_config (the one way to record a model's config) and Autoencoder, the models' shared base
     dense     BaselineAE (notebook 03)
     conv      ConvAE (notebooks 04 to 08)
@@ -54,7 +54,7 @@ from torch import nn
 
 from .base import Autoencoder, save_config
 from .conv import ConvAE
-from .cost import count_macs, count_parameters
+from .cost import count_macs, count_parameters, seconds_per_step
 from .dense import BaselineAE
 from .layers import ACTIVATIONS, BOTTLENECKS, OUTPUTS, POOLINGS, UPSAMPLES, output_for, output_range
 from .running import evaluation_mode, torch_threads

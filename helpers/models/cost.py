@@ -1,13 +1,18 @@
-"""What a model costs: its parameters, and the multiply-adds of one forward pass (notebook 07)."""
+"""What a model costs: its parameters, the multiply-adds of one forward pass, and the measured seconds of one
+optimizer step (notebook 07)."""
 
 from __future__ import annotations
+
+import copy
+import statistics
+import time
 
 import torch
 from torch import nn
 
 from .running import evaluation_mode
 
-__all__ = ["count_parameters", "count_macs"]
+__all__ = ["count_parameters", "count_macs", "seconds_per_step"]
 
 
 def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
@@ -47,3 +52,41 @@ def count_macs(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in handles:
             h.remove()
     return int(total)
+
+
+def seconds_per_step(model: nn.Module, batch: torch.Tensor, *, warmup: int = 3, repeats: int = 10,
+                     lr: float = 1e-3) -> float:
+    """Median wall time in seconds of one training step of ``model`` on ``batch`` ``(N, C, H, W)``, after a warm-up.
+
+    One step is what ``helpers.train.train_one_epoch`` does per batch: zero the gradients, forward, MSE loss
+    against the batch itself, backward, an Adam step. The first ``warmup`` steps are run and not timed (memory
+    allocation and the first calls of each kernel make them slower: they measure the first run, not the model);
+    then ``repeats`` steps are timed one by one and their median is returned (robust to a step slowed by another
+    process). The model is not changed: the steps train a copy of it, on the device of its parameters.
+    """
+    if warmup < 0 or repeats < 1:
+        raise ValueError(f"need warmup >= 0 and repeats >= 1, got warmup={warmup}, repeats={repeats}")
+    if batch.dim() != 4:
+        raise ValueError(f"batch must be (N, C, H, W), got shape {tuple(batch.shape)}")
+    trial = copy.deepcopy(model).train()
+    p = next(trial.parameters(), None)
+    if p is None:
+        raise ValueError("seconds_per_step needs a model with parameters to train")
+    x = batch.to(p.device)
+    optimizer = torch.optim.Adam(trial.parameters(), lr=lr)
+
+    def step() -> None:
+        optimizer.zero_grad()
+        torch.nn.functional.mse_loss(trial(x), x).backward()
+        optimizer.step()
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+
+    for _ in range(warmup):
+        step()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return float(statistics.median(times))
