@@ -337,6 +337,43 @@ def test_train_codec_quick_run_writes_codecs_that_work_and_never_overwrites(tmp_
         torch.set_num_threads(threads)
 
 
+def _is_window_of(crop: np.ndarray, image: np.ndarray) -> bool:
+    """True when ``crop`` (or its mirror) is a window of ``image`` at the stored scale."""
+    c = crop.shape[0]
+    for candidate in (crop, crop[:, ::-1]):
+        for top in range(image.shape[0] - c + 1):
+            for left in range(image.shape[1] - c + 1):
+                if np.array_equal(image[top:top + c, left:left + c], candidate):
+                    return True
+    return False
+
+
+def test_random_scale_crops_are_seeded_and_shrink_the_photographs():
+    """tools/train_codec.py --min-scale: crops of the right shape, the same for the same seed, epoch and index,
+    new ones each epoch; at min_scale 1 every crop is a window of the stored image, at 0.4 most are not (the
+    image was shrunk first); bad settings stop with the value named."""
+    train_codec = _train_codec_tool()
+    images = [smooth_image(48, 64, seed=1), smooth_image(40, 40, seed=2)]
+    crops = train_codec.RandomScaleCrops(images, 32, min_scale=0.4, crops_per_image=4, seed=3)
+    assert len(crops) == 8
+    x, y = crops[5]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and torch.equal(x, y)
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    again = train_codec.RandomScaleCrops(images, 32, min_scale=0.4, crops_per_image=4, seed=3)
+    assert all(np.array_equal(crops.pixels(i), again.pixels(i)) for i in range(8))
+    first = [crops.pixels(i) for i in range(8)]
+    crops.set_epoch(1)
+    assert any(not np.array_equal(a, crops.pixels(i)) for i, a in enumerate(first))
+    shrunk = sum(not _is_window_of(crops.pixels(i), images[i // 4]) for i in range(8))
+    assert shrunk >= 4
+    plain = train_codec.RandomScaleCrops(images, 32, min_scale=1.0, crops_per_image=4, seed=3)
+    assert all(_is_window_of(plain.pixels(i), images[i // 4]) for i in range(8))
+    with pytest.raises(ValueError, match="min_scale must be in"):
+        train_codec.RandomScaleCrops(images, 32, min_scale=0.0)
+    with pytest.raises(ValueError, match=r"images \[1\] are smaller than the crop size 48"):
+        train_codec.RandomScaleCrops(images, 48)
+
+
 def test_shipped_stream_found_by_its_model_identity(tmp_path):
     Image.fromarray(smooth_image(33, 47)).save(tmp_path / "a.png")
     assert main(["compress", str(tmp_path / "a.png"), str(tmp_path / "a.nck")]) == 0

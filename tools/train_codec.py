@@ -66,6 +66,57 @@ def load_data(crop: int, seed: int, crops_per_image: int = 16, root=None):
     return splits.train, [read_image(p) for p in val_paths], splits.references
 
 
+class RandomScaleCrops(torch.utils.data.Dataset):
+    """Random ``crop`` x ``crop`` crops of ``images`` at random scales, with flips: ``(x, x)`` pairs of float32
+    ``(3, crop, crop)`` tensors in [0, 1] (the pair shape ``rd_model.endless_batches`` reads).
+
+    ``images``: RGB uint8 ``(H, W, 3)`` arrays. Each item first shrinks its image by a factor drawn uniformly in
+    ``[min_scale, 1]`` (Lanczos; never below ``crop`` pixels on the short side, never enlarged), then takes a
+    random crop and flips it left-right with probability 1/2. Shrinking is the literature's defence against a small
+    training set: it shows the same photograph at several sizes of detail, and it washes out the sensor noise and
+    old compression artifacts a codec would otherwise spend bits on. ``crops_per_image`` items per image and epoch;
+    ``set_epoch`` draws new ones (seeded by ``seed``, epoch and index: the same seed gives the same crops).
+    """
+
+    def __init__(self, images: list[np.ndarray], crop: int, min_scale: float = 0.5, crops_per_image: int = 16,
+                 seed: int = 0):
+        if not 0 < min_scale <= 1:
+            raise ValueError(f"min_scale must be in (0, 1], got {min_scale!r}")
+        small = [i for i, a in enumerate(images) if min(a.shape[:2]) < crop]
+        if small:
+            raise ValueError(f"images {small} are smaller than the crop size {crop} on a side")
+        self.images, self.crop, self.min_scale = images, int(crop), float(min_scale)
+        self.crops_per_image, self.seed, self.epoch = int(crops_per_image), int(seed), 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return len(self.images) * self.crops_per_image
+
+    def pixels(self, index: int) -> np.ndarray:
+        """Item ``index`` as RGB uint8 ``(crop, crop, 3)``."""
+        from PIL import Image
+
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        a = self.images[index // self.crops_per_image]
+        h, w = a.shape[:2]
+        s = max(rng.uniform(self.min_scale, 1.0), self.crop / min(h, w))
+        if s < 1.0:
+            a = np.asarray(Image.fromarray(a).resize((max(self.crop, round(w * s)), max(self.crop, round(h * s))),
+                                                     Image.Resampling.LANCZOS))
+        top = int(rng.integers(0, a.shape[0] - self.crop + 1))
+        left = int(rng.integers(0, a.shape[1] - self.crop + 1))
+        a = a[top:top + self.crop, left:left + self.crop]
+        if rng.random() < 0.5:
+            a = a[:, ::-1]
+        return np.ascontiguousarray(a)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.from_numpy(self.pixels(index)).permute(2, 0, 1).float() / 255.0
+        return x, x
+
+
 def measure(codec: Codec, images: list[np.ndarray]) -> dict:
     """Mean bpp (real bytes) and mean PSNR over ``images``, per image then averaged."""
     bpps, psnrs = [], []
@@ -115,6 +166,9 @@ def main(argv=None) -> int:
                    help="CPU threads for torch (1: on a busy machine more threads spin-wait for each other; "
                         "2 is faster on an idle 2-core machine)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--min-scale", type=float, default=1.0,
+                   help="random-scale crops: shrink each training photograph by a factor in [MIN_SCALE, 1] before "
+                        "cropping (1: crops at the stored size only, as the shipped factorized checkpoints)")
     p.add_argument("--ste", action="store_true", help="decoder trains on rounded latents (straight-through)")
     p.add_argument("--bf16", choices=("auto", "on", "off"), default="auto",
                    help="bfloat16 autocast for the transforms; auto: on where the CPU has AVX512-BF16 or AMX "
@@ -128,6 +182,8 @@ def main(argv=None) -> int:
         args.log_every = 10
         if args.out == CHECKPOINT_DIR:
             args.out = Path(__file__).resolve().parent.parent / "runs" / "codec_quick"
+    if not 0 < args.min_scale <= 1:
+        p.error(f"--min-scale {args.min_scale} must be in (0, 1]")
     if any(lam <= 0 for lam in args.lambdas) or min(args.steps_first, args.steps_next) < 1:
         p.error("lambdas and steps must be positive")
     prefix, model_class, save_checkpoint = MODELS[args.model]
@@ -148,7 +204,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
     train, val_images, references = load_data(args.crop, args.seed, root=args.data)
-    print(f"training on random {args.crop}px crops of {', '.join(references['train'])}; "
+    if args.min_scale < 1:      # random scales too: the same training references, shrunk before cropping
+        train = RandomScaleCrops(train.photographs(), args.crop, args.min_scale, seed=args.seed)
+    print(f"training on random {args.crop}px crops (scales {args.min_scale:g}..1, flips) of "
+          f"{', '.join(references['train'])}; "
           f"validating on {', '.join(references['val'])}; lambdas {lambdas}; {args.threads} threads", flush=True)
     data = endless_batches(train, args.batch, args.seed)
     hyper = [args.hyper_channels] if args.model == "hyperprior" else []
