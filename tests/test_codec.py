@@ -299,20 +299,43 @@ def _train_codec_tool():
     return module
 
 
-def test_shipped_checkpoints_measure_what_their_manifest_says():
-    """checkpoints/manifest.json records each codec's validation bpp (real bytes) and PSNR on the embedded sample;
-    measuring again with tools/train_codec.py's own data and measure() gives the same figures."""
+def _manifest_runs() -> list[dict]:
+    """The training runs checkpoints/manifest.json records: the factorized one at the top level, and the scale
+    hyperprior's under "hyperprior" (each with its command, settings, machine and checkpoints)."""
     import json
 
-    train_codec = _train_codec_tool()
     manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
-    settings = manifest["settings"]
+    return [manifest] + ([manifest["hyperprior"]] if "hyperprior" in manifest else [])
+
+
+@pytest.mark.parametrize("kind", ["factorized", "hyperprior"])
+def test_shipped_checkpoints_measure_what_their_manifest_says(kind):
+    """checkpoints/manifest.json records each codec's validation bpp (real bytes), PSNR (and SSIM where recorded)
+    on the embedded sample; measuring again with tools/train_codec.py's own data and measure() gives the same."""
+    runs = {run["settings"].get("model", "factorized"): run for run in _manifest_runs()}
+    if kind not in runs:
+        pytest.skip(f"no {kind} checkpoints shipped")
+    run = runs[kind]
+    train_codec = _train_codec_tool()
+    settings = run["settings"]
     _, val_images, _ = train_codec.load_data(settings["crop"], settings["seed"])
     assert len(val_images) >= 3
-    for entry in manifest["checkpoints"]:
-        measured = train_codec.measure(Codec.load(CHECKPOINT_DIR / entry["file"]), val_images)
+    for entry in run["checkpoints"]:
+        codec = Codec.load(CHECKPOINT_DIR / entry["file"])
+        assert isinstance(codec, HyperpriorCodec) == (kind == "hyperprior"), entry["file"]
+        measured = train_codec.measure(codec, val_images)
         assert measured["bpp"] == pytest.approx(entry["val_bpp"], rel=0.01), entry["file"]
         assert measured["psnr"] == pytest.approx(entry["val_psnr"], abs=0.05), entry["file"]
+        if "val_ssim" in entry:
+            assert measured["ssim"] == pytest.approx(entry["val_ssim"], abs=0.002), entry["file"]
+
+
+def test_every_shipped_checkpoint_is_in_the_manifest_and_all_fit_in_20_mb():
+    """The manifest lists exactly the shipped checkpoints (with their sizes), and together they stay small."""
+    listed = {entry["file"]: entry["bytes"] for run in _manifest_runs() for entry in run["checkpoints"]}
+    shipped = {path.name: path.stat().st_size for path in shipped_checkpoints()}
+    assert listed == shipped
+    assert sum(shipped.values()) <= 20 * 2**20
 
 
 def test_train_codec_quick_run_writes_codecs_that_work_and_never_overwrites(tmp_path, capsys):
@@ -724,9 +747,16 @@ def test_train_codec_quick_run_trains_hyperprior_codecs_that_work(tmp_path, caps
         with pytest.raises(SystemExit):
             train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--crop", "80"])
         assert "multiple of 64" in capsys.readouterr().err
-        assert train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), *small]) in (0, None)
+        with pytest.raises(SystemExit):
+            train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--min-scale", "1.5"])
+        assert "--min-scale 1.5 must be in (0, 1]" in capsys.readouterr().err
+        assert train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--min-scale", "0.5",
+                                 *small]) in (0, None)
+        assert "crops (scales 0.5..1, flips)" in capsys.readouterr().out
         manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["settings"]["min_scale"] == 0.5 and manifest["cpu"]
         assert [c["file"] for c in manifest["checkpoints"]] == ["hp_lambda0.013.pt", "hp_lambda0.0045.pt"]
+        assert all(0 < c["val_ssim"] <= 1 for c in manifest["checkpoints"])
         image = smooth_image(40, 56)
         for entry in manifest["checkpoints"]:
             codec = Codec.load(tmp_path / entry["file"])

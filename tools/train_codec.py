@@ -14,7 +14,13 @@ lambda, loss ``lambda * 255**2 * MSE + bpp`` on random 128x128 crops (with flips
 images. The highest lambda is trained from scratch; each lower lambda starts from the one above it and is
 fine-tuned (a warm start: every stage keeps improving the transforms, so the later, lower-rate codecs have had
 the most training). ``--model hyperprior`` trains :class:`helpers.hyperprior.ScaleHyperpriorModel` checkpoints
-(``hp_lambda*.pt``, ``--hyper-channels`` in h_a/h_s and z) the same way, with the same flags; none are shipped yet.
+(``hp_lambda*.pt``, ``--hyper-channels`` in h_a/h_s and z) the same way, with the same flags. The shipped ones
+came from the command in ``checkpoints/manifest.json`` under "hyperprior" (with ``--out runs/hp_ckpt``; their
+files were then copied into ``checkpoints/`` and that run's manifest put under "hyperprior").
+
+``--min-scale S`` (below 1) trains on random-scale crops (:class:`RandomScaleCrops`): each training photograph is
+first shrunk by a factor drawn in [S, 1], then cropped and flipped, the learned-compression literature's defence
+against a small training set (the embedded sample has 15 training photographs).
 Each stage is ``helpers.rd_model.train_steps``: Adam at 2e-3 (the density at 10x), warm-up,
 cosine decay. After each stage the checkpoint is written (float16 weights and its integer CDF tables) and
 measured on the validation images with real bytes.
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -42,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from helpers import hyperprior, rd_model  # noqa: E402
 from helpers.codec import CHECKPOINT_DIR, Codec  # noqa: E402
 from helpers.files import atomic_write  # noqa: E402
-from helpers.metrics import psnr  # noqa: E402
+from helpers.metrics import psnr, ssim  # noqa: E402
 from helpers.rd_model import endless_batches, train_steps  # noqa: E402
 
 LAMBDAS = (0.008, 0.004, 0.002, 0.001, 0.0005)     # high to low rate, a factor 2 apart: about 0.35 .. 0.07 bpp
@@ -118,13 +125,28 @@ class RandomScaleCrops(torch.utils.data.Dataset):
 
 
 def measure(codec: Codec, images: list[np.ndarray]) -> dict:
-    """Mean bpp (real bytes) and mean PSNR over ``images``, per image then averaged."""
-    bpps, psnrs = [], []
+    """Mean bpp (real bytes), mean PSNR and mean SSIM over ``images``, per image then averaged."""
+    bpps, psnrs, ssims = [], [], []
     for img in images:
         data = codec.compress(img)
+        decoded = codec.decompress(data)
         bpps.append(8 * len(data) / (img.shape[0] * img.shape[1]))
-        psnrs.append(psnr(img, codec.decompress(data)))
-    return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs))}
+        psnrs.append(psnr(img, decoded))
+        ssims.append(ssim(img, decoded))
+    return {"bpp": float(np.mean(bpps)), "psnr": float(np.mean(psnrs)), "ssim": float(np.mean(ssims))}
+
+
+def describe_cpu() -> str:
+    """The CPU's model name (Linux /proc/cpuinfo, else platform.processor()) and the number of cores."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {os.cpu_count()} cores"
 
 
 def _shown(path: Path) -> str:
@@ -214,7 +236,7 @@ def main(argv=None) -> int:
     model = model_class(args.channels, args.latent_channels, *hyper)
     manifest = {"command": " ".join(["python tools/train_codec.py", *(argv if argv is not None else sys.argv[1:])]),
                 "settings": {k: (_shown(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-                "torch": torch.__version__, "machine": platform.machine(), "checkpoints": []}
+                "torch": torch.__version__, "machine": platform.machine(), "cpu": describe_cpu(), "checkpoints": []}
     start = time.time()
     for i, (lam, path) in enumerate(zip(lambdas, paths)):
         steps = args.steps_first if i == 0 else args.steps_next
@@ -227,9 +249,11 @@ def main(argv=None) -> int:
                                                 "warm_start": None if i == 0 else paths[i - 1].name})
         result = measure(Codec.load(path), val_images)
         entry = {"file": path.name, "lambda": lam, "steps": steps, "train_seconds": round(seconds, 1),
-                 "bytes": path.stat().st_size, "val_bpp": round(result["bpp"], 4), "val_psnr": round(result["psnr"], 3)}
+                 "bytes": path.stat().st_size, "val_bpp": round(result["bpp"], 4), "val_psnr": round(result["psnr"], 3),
+                 "val_ssim": round(result["ssim"], 4)}
         manifest["checkpoints"].append(entry)
-        print(f"  -> {path}: validation {result['bpp']:.3f} bpp, {result['psnr']:.2f} dB; {seconds:.0f}s", flush=True)
+        print(f"  -> {path}: validation {result['bpp']:.3f} bpp, {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}; "
+              f"{seconds:.0f}s", flush=True)
     manifest["total_seconds"] = round(time.time() - start, 1)
     atomic_write(args.out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
     print(f"done in {manifest['total_seconds']:.0f}s; wrote {args.out / 'manifest.json'}")
