@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.entropy_speed import photo  # noqa: E402
 from helpers import data, rd_curves  # noqa: E402
-from helpers.codec import DEFAULT_CHECKPOINT, Codec, HyperpriorCodec, shipped_checkpoints  # noqa: E402
+from helpers.codec import DEFAULT_CHECKPOINT, Codec, by_kind, shipped_checkpoints  # noqa: E402
 from tools.evaluate_codecs import list_images  # noqa: E402
 
 
@@ -57,13 +57,6 @@ def roundtrip_seconds(codec: Codec, repeats: int) -> float:
         codec.decompress(codec.compress(image))
         times.append(time.perf_counter() - t0)
     return statistics.median(times)
-
-
-def by_kind(codecs: list[Codec]) -> dict[str, list[Codec]]:
-    """The shipped codecs as curves: ``{"factorized": [...], "hyperprior": [...]}``, kinds without a codec left out."""
-    kinds = {"factorized": [c for c in codecs if not isinstance(c, HyperpriorCodec)],
-             "hyperprior": [c for c in codecs if isinstance(c, HyperpriorCodec)]}
-    return {kind: found for kind, found in kinds.items() if found}
 
 
 def timed_codec(kind: str, codecs: list[Codec]) -> Codec:
