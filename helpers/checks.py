@@ -353,3 +353,41 @@ def check_rate_distortion_loss(rate_distortion_loss):
     _require(x_hat.grad is not None and likelihoods.grad is not None,
              "the loss must stay differentiable in x_hat and the likelihoods (use torch operations, no .item())")
     _passed("loss = lambda * 255^2 * MSE + bits per pixel, differentiable in both the image and the likelihoods")
+
+
+# -------------------------------------------------------------------------------------------------- 09 hyperprior
+def check_gaussian_likelihood(gaussian_likelihood):
+    """gaussian_likelihood(y_hat, scales) -> P(k) = Phi((k + 1/2) / s) - Phi((k - 1/2) / s) per element (a tensor
+    of the shape of ``y_hat``), differentiable in the scales."""
+    from .hyperprior import _box_likelihood    # the trusted version (tested against float64 sums in its tests)
+
+    torch.manual_seed(0)
+    y_hat = torch.round(4 * torch.randn(2, 5, 3, 4))
+    scales = (0.2 + 5 * torch.rand(2, 5, 3, 4)).requires_grad_()
+    got = _call(gaussian_likelihood, y_hat, scales, what="gaussian_likelihood")
+    _require(torch.is_tensor(got) and got.shape == y_hat.shape,
+             f"gaussian_likelihood should return a tensor of the shape of y_hat {tuple(y_hat.shape)}, got "
+             f"{tuple(got.shape) if torch.is_tensor(got) else got!r}")
+    want = _box_likelihood(y_hat, scales.detach())
+    # float32 cancellation (1 - 1 far out in the upper tail) is allowed: 1e-6 absolute, beside 0.1 % relative
+    error = (got.detach() - want).abs()
+    if bool((error > 1e-3 * want + 1e-6).any()):
+        worst = float((error / want.clamp_min(1e-6)).max())
+        centre = float(gaussian_likelihood(torch.zeros(1), torch.full((1,), 2.0)).detach()[0])
+        hint = ("the density at k instead of the probability of the bin [k - 1/2, k + 1/2]: use the cumulative "
+                "distribution Phi at both edges" if abs(centre - 0.1995) < 1e-3 else
+                "the bin of width 1 around k: Phi((k + 1/2) / s) - Phi((k - 1/2) / s), with Phi the standard normal "
+                "cumulative distribution (torch.special.ndtr), and s the standard deviation, not the variance")
+        raise CheckFailed(f"gaussian_likelihood is off by up to {100 * worst:.1f} % (P(0) at scale 2 should be "
+                          f"0.1974, got {centre:.4f}). Hint: {hint}.")
+    k = torch.arange(-60, 61, dtype=torch.float32)
+    for s in (0.3, 1.0, 7.5):
+        total = float(gaussian_likelihood(k, torch.full_like(k, s)).detach().sum())
+        _require(abs(total - 1) < 1e-4, f"the probabilities of all integers at scale {s} should sum to 1, got "
+                                        f"{total:.5f}. Hint: each integer k owns the bin [k - 1/2, k + 1/2].")
+    if got.requires_grad:
+        got.sum().backward()
+    _require(scales.grad is not None and bool(torch.isfinite(scales.grad).all()),
+             "the likelihood must stay differentiable in the scales (torch operations only, no numpy or .item()): "
+             "the hyper decoder learns through it")
+    _passed("P(k | s) = Phi((k + 1/2) / s) - Phi((k - 1/2) / s): every element of y gets its own Gaussian")

@@ -59,7 +59,7 @@ from .paths import REPO_ROOT
 from .rd_model import FactorizedPriorModel, pad_to_stride
 from .streams import HEADER_SIZE, KINDS, Header, model_identity, pack, unpack
 
-__all__ = ["Codec", "HyperpriorCodec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints",
+__all__ = ["Codec", "HyperpriorCodec", "CodecError", "Header", "pack", "unpack", "shipped_checkpoints", "by_kind",
            "DEFAULT_CHECKPOINT", "CHECKPOINT_DIR", "main", "check_decode_size", "decode_memory_bytes",
            "load_codec_checkpoint", "HEADER_SIZE"]
 
@@ -302,6 +302,15 @@ def load_codec_checkpoint(path) -> tuple[torch.nn.Module, CdfTables, dict]:
     mark is a ``ValueError`` that names the file and the marks this codec reads."""
     ckpt = load_torch_file(path, tuple(MODEL_KINDS), rd_model.CHECKPOINT_TODO)
     return rd_model.model_from_checkpoint(ckpt, MODEL_KINDS[ckpt["format"]], path)
+
+
+def by_kind(codecs) -> dict[str, list["Codec"]]:
+    """Codecs grouped by model kind, each group in the given order: ``{"factorized": [...], "hyperprior": [...]}``,
+    a kind with no codec left out. One curve per kind: a factorized and a hyperprior codec are not two settings of
+    the same codec."""
+    kinds = {"factorized": [c for c in codecs if not isinstance(c, HyperpriorCodec)],
+             "hyperprior": [c for c in codecs if isinstance(c, HyperpriorCodec)]}
+    return {kind: found for kind, found in kinds.items() if found}
 
 
 def shipped_checkpoints(directory=CHECKPOINT_DIR) -> list[Path]:

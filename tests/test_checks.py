@@ -383,3 +383,30 @@ def test_check_pareto_front_fails_wrong_answers():
     fails(checks.check_pareto_front, strict, match=r"should be \[0, 1, 3, 4\].*got \[0, 1, 3, 4, 5\]")
     fails(checks.check_pareto_front, lambda c, q: list(range(len(c))), match="should be")
     fails(checks.check_pareto_front, stub, match="pareto_front is not written yet")
+
+
+# ------------------------------------------------------------------------------------------ check_gaussian_likelihood
+def gaussian_likelihood(y_hat, scales):
+    return torch.special.ndtr((y_hat + 0.5) / scales) - torch.special.ndtr((y_hat - 0.5) / scales)
+
+
+def test_check_gaussian_likelihood_passes_right_answers(capsys):
+    passes(checks.check_gaussian_likelihood, gaussian_likelihood, capsys=capsys)
+    # the lower-tail form of helpers.hyperprior, and the same with 0.5 * erfc
+    lower_tail = lambda y, s: (torch.special.ndtr((0.5 - y.abs()) / s) - torch.special.ndtr((-0.5 - y.abs()) / s))
+    passes(checks.check_gaussian_likelihood, lower_tail, capsys=capsys)
+    erfc = lambda y, s: 0.5 * (torch.erfc(-(y + 0.5) / (s * 2 ** 0.5)) - torch.erfc(-(y - 0.5) / (s * 2 ** 0.5)))
+    passes(checks.check_gaussian_likelihood, erfc, capsys=capsys)
+
+
+def test_check_gaussian_likelihood_fails_wrong_answers():
+    density = lambda y, s: torch.exp(-0.5 * (y / s) ** 2) / (s * (2 * torch.pi) ** 0.5)
+    fails(checks.check_gaussian_likelihood, density, match="the density at k instead of the probability")
+    variance = lambda y, s: gaussian_likelihood(y, s ** 2)
+    fails(checks.check_gaussian_likelihood, variance, match="not the variance")
+    shifted = lambda y, s: torch.special.ndtr((y + 1) / s) - torch.special.ndtr(y / s)
+    fails(checks.check_gaussian_likelihood, shifted, match="should be 0.1974")
+    detached = lambda y, s: torch.from_numpy(gaussian_likelihood(y, s).detach().numpy())
+    fails(checks.check_gaussian_likelihood, detached, match="differentiable in the scales")
+    fails(checks.check_gaussian_likelihood, lambda y, s: gaussian_likelihood(y, s).sum(), match="shape of y_hat")
+    fails(checks.check_gaussian_likelihood, stub, match="gaussian_likelihood is not written yet")

@@ -14,8 +14,8 @@ from PIL import Image
 
 from helpers import hyperprior
 from helpers.codec import (CHECKPOINT_DIR, DEFAULT_CHECKPOINT, HEADER_SIZE, Codec, CodecError, Header,
-                           HyperpriorCodec, codec_for_stream, load_codec_checkpoint, main, pack, shipped_checkpoints,
-                           unpack)
+                           HyperpriorCodec, by_kind, codec_for_stream, load_codec_checkpoint, main, pack,
+                           shipped_checkpoints, unpack)
 from helpers.entropy import CdfTables, decode_symbols, encode_symbols
 from helpers.metrics import psnr
 from helpers.rd_model import FactorizedPriorModel, load_checkpoint, save_checkpoint
@@ -266,22 +266,25 @@ def test_checkpoint_keeps_float16_weights_and_exact_tables(checkpoint):
 
 # -- the shipped checkpoints ----------------------------------------------------------------------------
 
-def test_shipped_checkpoints_load_and_decode():
+@pytest.mark.parametrize("kind", ["factorized", "hyperprior"])
+def test_shipped_checkpoints_load_and_decode(kind):
     paths = shipped_checkpoints()
-    assert len(paths) >= 4, f"train them with tools/train_codec.py into {CHECKPOINT_DIR}"
-    assert sum(p.stat().st_size for p in paths) <= 5 * 1024 * 1024
+    assert sum(p.stat().st_size for p in paths) <= 20 * 1024 * 1024
     assert DEFAULT_CHECKPOINT in paths
+    codecs = by_kind([Codec.load(p) for p in paths]).get(kind, [])
+    if kind == "hyperprior" and not codecs:
+        pytest.skip("no hyperprior checkpoints shipped")
+    enough = 4 if kind == "factorized" else 2      # the hyperprior's: only the two that no other one dominates
+    assert len(codecs) >= enough, f"train them with tools/train_codec.py into {CHECKPOINT_DIR}"
     from skimage import data as skdata
     image = skdata.astronaut()[40:140, 150:300]                  # 100 x 150: a face, hair, a flag
     results = []
-    for path in paths:
-        codec = Codec.load(path)
+    for codec in codecs:
         data = codec.compress(image)
         decoded = codec.decompress(data)
         assert decoded.shape == image.shape
         results.append((8 * len(data) / image[..., 0].size, psnr(image, decoded)))
-    ids = {Codec.load(p).model_id for p in paths}
-    assert len(ids) == len(paths)
+    assert len({codec.model_id for codec in codecs}) == len(codecs)
     # ordered from the lowest lambda: the rate grows, and so does the quality (from end to end: one image's PSNR
     # need not grow at every step, since each codec was trained on other images)
     bpps, psnrs = zip(*results)
@@ -299,20 +302,43 @@ def _train_codec_tool():
     return module
 
 
-def test_shipped_checkpoints_measure_what_their_manifest_says():
-    """checkpoints/manifest.json records each codec's validation bpp (real bytes) and PSNR on the embedded sample;
-    measuring again with tools/train_codec.py's own data and measure() gives the same figures."""
+def _manifest_runs() -> list[dict]:
+    """The training runs checkpoints/manifest.json records: the factorized one at the top level, and the scale
+    hyperprior's under "hyperprior" (each with its command, settings, machine and checkpoints)."""
     import json
 
-    train_codec = _train_codec_tool()
     manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
-    settings = manifest["settings"]
+    return [manifest] + ([manifest["hyperprior"]] if "hyperprior" in manifest else [])
+
+
+@pytest.mark.parametrize("kind", ["factorized", "hyperprior"])
+def test_shipped_checkpoints_measure_what_their_manifest_says(kind):
+    """checkpoints/manifest.json records each codec's validation bpp (real bytes), PSNR (and SSIM where recorded)
+    on the embedded sample; measuring again with tools/train_codec.py's own data and measure() gives the same."""
+    runs = {run["settings"].get("model", "factorized"): run for run in _manifest_runs()}
+    if kind not in runs:
+        pytest.skip(f"no {kind} checkpoints shipped")
+    run = runs[kind]
+    train_codec = _train_codec_tool()
+    settings = run["settings"]
     _, val_images, _ = train_codec.load_data(settings["crop"], settings["seed"])
     assert len(val_images) >= 3
-    for entry in manifest["checkpoints"]:
-        measured = train_codec.measure(Codec.load(CHECKPOINT_DIR / entry["file"]), val_images)
+    for entry in run["checkpoints"]:
+        codec = Codec.load(CHECKPOINT_DIR / entry["file"])
+        assert isinstance(codec, HyperpriorCodec) == (kind == "hyperprior"), entry["file"]
+        measured = train_codec.measure(codec, val_images)
         assert measured["bpp"] == pytest.approx(entry["val_bpp"], rel=0.01), entry["file"]
         assert measured["psnr"] == pytest.approx(entry["val_psnr"], abs=0.05), entry["file"]
+        if "val_ssim" in entry:
+            assert measured["ssim"] == pytest.approx(entry["val_ssim"], abs=0.002), entry["file"]
+
+
+def test_every_shipped_checkpoint_is_in_the_manifest_and_all_fit_in_20_mb():
+    """The manifest lists exactly the shipped checkpoints (with their sizes), and together they stay small."""
+    listed = {entry["file"]: entry["bytes"] for run in _manifest_runs() for entry in run["checkpoints"]}
+    shipped = {path.name: path.stat().st_size for path in shipped_checkpoints()}
+    assert listed == shipped
+    assert sum(shipped.values()) <= 20 * 2**20
 
 
 def test_train_codec_quick_run_writes_codecs_that_work_and_never_overwrites(tmp_path, capsys):
@@ -335,6 +361,43 @@ def test_train_codec_quick_run_writes_codecs_that_work_and_never_overwrites(tmp_
         assert (tmp_path / "manifest.json").read_bytes() == before
     finally:
         torch.set_num_threads(threads)
+
+
+def _is_window_of(crop: np.ndarray, image: np.ndarray) -> bool:
+    """True when ``crop`` (or its mirror) is a window of ``image`` at the stored scale."""
+    c = crop.shape[0]
+    for candidate in (crop, crop[:, ::-1]):
+        for top in range(image.shape[0] - c + 1):
+            for left in range(image.shape[1] - c + 1):
+                if np.array_equal(image[top:top + c, left:left + c], candidate):
+                    return True
+    return False
+
+
+def test_random_scale_crops_are_seeded_and_shrink_the_photographs():
+    """tools/train_codec.py --min-scale: crops of the right shape, the same for the same seed, epoch and index,
+    new ones each epoch; at min_scale 1 every crop is a window of the stored image, at 0.4 most are not (the
+    image was shrunk first); bad settings stop with the value named."""
+    train_codec = _train_codec_tool()
+    images = [smooth_image(48, 64, seed=1), smooth_image(40, 40, seed=2)]
+    crops = train_codec.RandomScaleCrops(images, 32, min_scale=0.4, crops_per_image=4, seed=3)
+    assert len(crops) == 8
+    x, y = crops[5]
+    assert x.shape == (3, 32, 32) and x.dtype == torch.float32 and torch.equal(x, y)
+    assert 0 <= float(x.min()) and float(x.max()) <= 1
+    again = train_codec.RandomScaleCrops(images, 32, min_scale=0.4, crops_per_image=4, seed=3)
+    assert all(np.array_equal(crops.pixels(i), again.pixels(i)) for i in range(8))
+    first = [crops.pixels(i) for i in range(8)]
+    crops.set_epoch(1)
+    assert any(not np.array_equal(a, crops.pixels(i)) for i, a in enumerate(first))
+    shrunk = sum(not _is_window_of(crops.pixels(i), images[i // 4]) for i in range(8))
+    assert shrunk >= 4
+    plain = train_codec.RandomScaleCrops(images, 32, min_scale=1.0, crops_per_image=4, seed=3)
+    assert all(_is_window_of(plain.pixels(i), images[i // 4]) for i in range(8))
+    with pytest.raises(ValueError, match="min_scale must be in"):
+        train_codec.RandomScaleCrops(images, 32, min_scale=0.0)
+    with pytest.raises(ValueError, match=r"images \[1\] are smaller than the crop size 48"):
+        train_codec.RandomScaleCrops(images, 48)
 
 
 def test_shipped_stream_found_by_its_model_identity(tmp_path):
@@ -687,9 +750,16 @@ def test_train_codec_quick_run_trains_hyperprior_codecs_that_work(tmp_path, caps
         with pytest.raises(SystemExit):
             train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--crop", "80"])
         assert "multiple of 64" in capsys.readouterr().err
-        assert train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), *small]) in (0, None)
+        with pytest.raises(SystemExit):
+            train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--min-scale", "1.5"])
+        assert "--min-scale 1.5 must be in (0, 1]" in capsys.readouterr().err
+        assert train_codec.main(["--quick", "--model", "hyperprior", "--out", str(tmp_path), "--min-scale", "0.5",
+                                 *small]) in (0, None)
+        assert "crops (scales 0.5..1, flips)" in capsys.readouterr().out
         manifest = json.loads((tmp_path / "manifest.json").read_text())
+        assert manifest["settings"]["min_scale"] == 0.5 and manifest["cpu"]
         assert [c["file"] for c in manifest["checkpoints"]] == ["hp_lambda0.013.pt", "hp_lambda0.0045.pt"]
+        assert all(0 < c["val_ssim"] <= 1 for c in manifest["checkpoints"])
         image = smooth_image(40, 56)
         for entry in manifest["checkpoints"]:
             codec = Codec.load(tmp_path / entry["file"])

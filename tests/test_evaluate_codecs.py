@@ -26,7 +26,7 @@ def folder(tmp_path_factory):
 
 def test_evaluate_command_on_a_small_folder(folder, tmp_path, capsys):
     out = tmp_path / "results"
-    checkpoints = shipped_checkpoints()[:2]
+    checkpoints = [p for p in shipped_checkpoints() if p.name.startswith("rd_")][:2]   # factorized prior
     assert len(checkpoints) == 2
     args = ["--images", str(folder), "--out", str(out), "--no-progress",
             "--jpeg-qualities", "5", "30", "80", "--webp-qualities", "10", "60",
@@ -113,3 +113,24 @@ def test_an_interrupted_write_leaves_the_previous_results(tmp_path, monkeypatch)
         evaluate_codecs.write_results(rows[:-1], tmp_path)
     assert (tmp_path / "rd.png").read_bytes() == before["rd.png"]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(evaluate_codecs.RESULT_FILES)   # no temporary file
+
+
+def test_each_model_kind_is_its_own_curve(folder, tmp_path):
+    """A factorized and a hyperprior checkpoint are two codecs, not two settings of one: rows labelled ``kit`` and
+    ``hyperprior``."""
+    import torch
+
+    from helpers import hyperprior
+    from helpers.codec import Codec, HyperpriorCodec, by_kind
+    from helpers.rd_model import FactorizedPriorModel, save_checkpoint
+
+    torch.manual_seed(0)
+    save_checkpoint(FactorizedPriorModel(8, 8), tmp_path / "rd_lambda0.01.pt", 0.01)
+    hyperprior.save_checkpoint(hyperprior.ScaleHyperpriorModel(8, 8, 8), tmp_path / "hp_lambda0.01.pt", 0.01)
+    paths = sorted(tmp_path.glob("*.pt"))
+    kinds = by_kind([Codec.load(p) for p in paths])
+    assert [c.name for c in kinds["factorized"]] == ["rd_lambda0.01"]
+    assert [type(c) for c in kinds["hyperprior"]] == [HyperpriorCodec]
+    rows = evaluate_codecs.evaluate_checkpoints(sorted(folder.iterdir())[:1], paths, [30], [], progress=False)
+    assert {r["codec"]: r["setting"] for r in rows if r["codec"] != "jpeg"} == {"kit": "rd_lambda0.01",
+                                                                                  "hyperprior": "hp_lambda0.01"}

@@ -26,7 +26,7 @@ def read(path):
 def test_the_series_is_there():
     names = [p.stem for p in SOLUTIONS]
     for expected in ("01_explore", "02_preprocess", "03_baseline", "04_conv_model", "05_regularization",
-                     "06_bottleneck_sweep", "07_analysis", "08_rate_distortion"):
+                     "06_bottleneck_sweep", "07_analysis", "08_rate_distortion", "09_hyperprior"):
         assert expected in names
 
 

@@ -12,7 +12,8 @@ For every image in ``DIR`` (PNG, JPEG, BMP, TIFF, ... any size; read by ``helper
 Writes into ``--out``:
 
 * ``rd.csv``: one row per (image, codec, setting): ``image, codec, setting, bytes, bpp, psnr, ssim, width,
-  height``; codec is ``jpeg``, ``webp`` or ``kit``; setting is the quality, or the checkpoint's name;
+  height``; codec is ``jpeg``, ``webp``, ``kit`` (the factorized prior's checkpoints) or ``hyperprior`` (the
+  scale hyperprior's); setting is the quality, or the checkpoint's name;
 * ``rd.png``: mean bpp against mean PSNR and SSIM per codec (each setting averaged over the images, per image
   first, as CompressAI does);
 * ``summary.json`` and ``summary.txt``: the mean curves, the Bjontegaard delta rate of each codec against JPEG and WebP
@@ -54,12 +55,15 @@ def list_images(folder) -> list[Path]:
 
 def evaluate_checkpoints(images, checkpoints, jpeg_qualities=JPEG_QUALITIES, webp_qualities=WEBP_QUALITIES,
              progress: bool = True) -> list[dict]:
-    """Rows of rd.csv for ``images`` (a list of paths); ``checkpoints``: paths of the kit's codec settings."""
-    from helpers.codec import Codec
+    """Rows of rd.csv for ``images`` (a list of paths); ``checkpoints``: paths of the kit's codec settings, one
+    curve per model kind: the factorized prior's labelled ``kit``, the scale hyperprior's ``hyperprior``."""
+    from helpers.codec import Codec, by_kind
 
-    codecs = [Codec.load(c) for c in checkpoints]
-    return evaluate_images(list(images), [Path(path).name for path in images], {KIT: codecs}, jpeg_qualities,
-                           webp_qualities, progress)
+    kinds = by_kind([Codec.load(c) for c in checkpoints])
+    labels = {"factorized": KIT, "hyperprior": "hyperprior"}
+    return evaluate_images(list(images), [Path(path).name for path in images],
+                           {labels[kind]: codecs for kind, codecs in kinds.items()}, jpeg_qualities, webp_qualities,
+                           progress)
 
 
 def plot(summary: dict, path) -> None:

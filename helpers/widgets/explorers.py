@@ -213,8 +213,9 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
 
     Args:
         images: uint8 ``(H, W, 3)`` images of any size (the codec pads to multiples of 16 itself).
-        codecs: ``helpers.codec.Codec`` objects or checkpoint paths; ``None``: every shipped checkpoint in
-            ``checkpoints/`` (``helpers.codec.shipped_checkpoints()``). Ordered by lambda, lowest rate first.
+        codecs: ``helpers.codec.Codec`` objects or checkpoint paths; ``None``: the shipped factorized-prior
+            checkpoints in ``checkpoints/`` (``helpers.codec.shipped_checkpoints()``, ``by_kind``). Ordered by
+            lambda, lowest rate first.
         names: one name per image for the chooser.
         baselines: Pillow codecs shown beside it, each at the highest quality whose bpp is at most the codec's.
         zoom: integer magnification of the shown pictures.
@@ -227,12 +228,15 @@ def rate_explorer(images: Sequence[np.ndarray], codecs=None, *, names: Sequence[
     from .. import codec as kit_codec  # imported here: only the rate explorer needs the codec and its checkpoints
 
     images, names = check_images(images, names)
-    if codecs is None:
+    shipped = codecs is None
+    if shipped:
         codecs = kit_codec.shipped_checkpoints()
         if not codecs:
             raise ValueError(f"no codec checkpoints in {kit_codec.CHECKPOINT_DIR}; train them with "
                              f"tools/train_codec.py or pass codecs=[...]")
     loaded = [kit_codec.Codec.load(c) if isinstance(c, (str, Path)) else c for c in codecs]
+    if shipped:     # notebook 08's model: the factorized checkpoints, one slider of one codec (not the hyperprior's)
+        loaded = kit_codec.by_kind(loaded).get("factorized", loaded)
     if not loaded:
         raise ValueError("no codecs: pass Codec objects or checkpoint paths, or None for the shipped ones")
     for c in loaded:
