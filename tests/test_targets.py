@@ -12,7 +12,8 @@ TIMINGS = {name: 100.0 for name in SERIES}
 def a_run(tmp_path, conv_psnr=24.3, psnr=(20.0, 21.0, 22.0, 23.5, 25.2), gain=0.6):
     record.save_metrics(tmp_path / "04_conv_model", {"image_psnr": conv_psnr, "bpp": 0.2656})
     record.save_metrics(tmp_path / "06_bottleneck_sweep", {"latent_dims": [8, 16, 32, 64, 128], "psnr": list(psnr),
-                                                           "conv_minus_dense_db": gain})
+                                                           "conv_vs_dense": {"difference_db": gain, "bpp": 0.5625,
+                                                                             "verdict": "better"}})
     return tmp_path
 
 
@@ -22,6 +23,7 @@ def test_every_target_met(tmp_path):
     assert [r["met"] for r in rows] == [True] * len(TARGETS)
     assert rows[0]["measured"] == "24.30 dB at 0.266 bpp"
     assert rows[2]["measured"] == "latent 128 is +3.20 dB over latent 32"
+    assert rows[3]["measured"] == "conv - dense = +0.60 dB at 0.562 bpp (better)"
     assert rows[4]["measured"] == "700 s (11.7 min)"
 
 

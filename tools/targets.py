@@ -45,8 +45,9 @@ def _span_over_32(m: dict) -> tuple[str, bool]:
 
 
 def _conv_beats_dense(m: dict) -> tuple[str, bool]:
-    gain = m["06_bottleneck_sweep"]["conv_minus_dense_db"]
-    return f"conv - dense = {gain:+.2f} dB", gain > 0
+    versus = m["06_bottleneck_sweep"]["conv_vs_dense"]
+    gain = versus["difference_db"]
+    return f"conv - dense = {gain:+.2f} dB at {versus['bpp']:.3f} bpp ({versus['verdict']})", gain > 0
 
 
 def _series_time(m: dict, timings: dict[str, float]) -> tuple[str, bool]:
