@@ -142,6 +142,23 @@ def test_markdown_is_not_commented_out(path):
             assert not all(line.startswith("#") for line in lines), f"{path.name}: cell {i} is all headings"
 
 
+def test_05_asks_for_a_prediction_before_each_study_and_judges_against_five_seeds(tmp_path):
+    """Notebook 05 (issue 15): the code cell right before every study that trains (calls train_variant) is the
+    student's prediction (`my_prediction = ...`); every study but the seeds judges its variants with the verdict
+    table or a printed comparison with the prediction; at the stored defaults the seed spread comes from at least
+    5 seeds and the SGD sweep has at least 3 rates."""
+    path = paths.SOLUTIONS_DIR / "05_regularization.ipynb"
+    cells = [c for c in read(path).cells if c.cell_type == "code"]
+    studies = [i for i, c in enumerate(cells) if re.search(r"^\s*(_, \w+ = )?train_variant\(", c.source, flags=re.M)]
+    assert len(studies) >= 6, f"expected at least 6 studies, found {len(studies)}"
+    for i in studies:
+        assert cells[i - 1].source.lstrip().startswith("my_prediction ="), cells[i].source[:80]
+        assert "my_prediction" in cells[i].source, f"the study does not compare with the prediction: {cells[i].source[:80]}"
+    checked = run_setup(path, tmp_path)
+    assert len(set(checked["seeds"])) >= 5 and len(checked["sgd_lrs"]) >= 3
+    assert checked["batch_size"] == 16
+
+
 def test_no_output_comparison_markers():
     """nbval compares a cell marked NBVAL_CHECK_OUTPUT only against outputs stored in the notebook, and committed
     notebooks store none: such a marker would check nothing. Notebooks state their invariants with `assert`."""
