@@ -60,6 +60,31 @@ def center_crop(image, size):
     return image[top:top + size, left:left + size]
 
 
+def detail(image):
+    """How much fine detail an (H, W, 3) uint8 image holds: the mean squared difference between neighbouring
+    pixels (horizontal and vertical, all channels, on 0-255 values). Flat areas score 0; texture and edges score
+    high. Used to pick a detailed region to show reconstructions on."""
+    a = np.asarray(image, dtype=np.float64)
+    if a.ndim != 3 or a.shape[0] < 2 or a.shape[1] < 2:
+        raise ValueError(f"detail needs an (H, W, 3) image of at least 2x2 pixels, got shape {a.shape}")
+    return float((np.diff(a, axis=0) ** 2).mean() + (np.diff(a, axis=1) ** 2).mean())
+
+
+def most_detailed_window(image, size, tile):
+    """(top, left) of the size x size window of `image` (H, W, 3) with the most :func:`detail`, among windows
+    whose corners lie on the tile grid (so the window holds whole tiles, as the autoencoder codes them).
+    `size` must be a multiple of `tile` and fit in the image cropped to tiles."""
+    if size < tile or size % tile:
+        raise ValueError(f"size={size} must be a positive multiple of the tile ({tile})")
+    image = crop_to_tiles(image, tile)
+    if size > min(image.shape[0], image.shape[1]):
+        raise ValueError(f"size={size} does not fit in the image of {image.shape[0]}x{image.shape[1]} "
+                         f"(cropped to tiles of {tile}): choose a smaller window")
+    corners = [(top, left) for top in range(0, image.shape[0] - size + 1, tile)
+               for left in range(0, image.shape[1] - size + 1, tile)]
+    return max(corners, key=lambda c: detail(image[c[0]:c[0] + size, c[1]:c[1] + size]))
+
+
 @torch.no_grad()
 def reconstruct(model, image, tile, normalization, bits_per_value=8, batch_size=64):
     """Compress and decompress one uint8 image (H, W, 3) tile by tile; returns the uint8 reconstruction of the

@@ -19,7 +19,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["NOISE_FACTOR", "seed_spread", "verdict", "noise_band"]
+__all__ = ["NOISE_FACTOR", "seed_spread", "bootstrap_spread", "verdict", "noise_band"]
 
 NOISE_FACTOR = 2.0
 
@@ -35,6 +35,24 @@ def seed_spread(values: Sequence[float]) -> float:
     if not np.all(np.isfinite(a)):
         raise ValueError(f"seed_spread got a value that is not finite ({a.tolist()}): a run diverged; fix it first")
     return float(a.std(ddof=1))
+
+
+def bootstrap_spread(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> float:
+    """Standard deviation of the MEAN of ``values`` over bootstrap resamples (draws with replacement, same size).
+
+    Use it instead of a seed spread when two models are compared image by image: ``values`` are the per-image
+    differences (e.g. PSNR of model A minus model B on each validation photograph), and the spread says how much
+    their mean would move with another draw of photographs. It measures the photographs' noise, not the training's.
+    ``values``: at least 2 finite numbers; ``seed`` makes the resampling deterministic."""
+    a = np.asarray(list(values), dtype=float)
+    if a.size < 2:
+        raise ValueError(f"bootstrap_spread needs at least 2 values (one per image), got {a.size}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"bootstrap_spread got a value that is not finite ({a.tolist()})")
+    if resamples < 2:
+        raise ValueError(f"resamples must be at least 2, got {resamples}")
+    draws = np.random.default_rng(seed).integers(0, a.size, size=(resamples, a.size))
+    return float(a[draws].mean(axis=1).std(ddof=1))
 
 
 def noise_band(spread: float, factor: float = NOISE_FACTOR) -> float:

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from helpers import metrics
-from helpers.compare import (RANGE_BITS, center_crop, compare_with_codecs, crop_to_tiles, photo_metrics,
-                             quantize_uniform, reconstruct, tile_bpp)
+from helpers.compare import (RANGE_BITS, center_crop, compare_with_codecs, crop_to_tiles, detail,
+                             most_detailed_window, photo_metrics, quantize_uniform, reconstruct, tile_bpp)
 from helpers.data import Normalization
 from helpers.models import ConvAE
 
@@ -263,3 +263,27 @@ def test_photo_metrics_whole_image_psnr_and_psnr_of_the_mean_mse():
     assert m["bpp"] == tile_bpp(model, 16, 8)
     with pytest.raises(ValueError, match="at least one"):
         photo_metrics(model, [], 16, norm)
+
+
+def test_detail_is_zero_on_a_flat_image_and_counts_neighbour_differences():
+    assert detail(np.full((8, 8, 3), 77, np.uint8)) == 0.0
+    stripes = np.zeros((4, 4, 3), np.uint8)
+    stripes[:, 1::2] = 10                      # columns alternate 0, 10: horizontal steps of 10, no vertical ones
+    assert detail(stripes) == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="shape"):
+        detail(np.zeros((1, 5, 3), np.uint8))
+
+
+def test_most_detailed_window_finds_the_textured_corner_on_the_tile_grid():
+    rng = np.random.default_rng(0)
+    image = np.full((64, 96, 3), 128, np.uint8)
+    image[32:64, 48:80] = rng.integers(0, 256, (32, 32, 3))   # noise in one 32x32 block of the 16-pixel grid
+    assert most_detailed_window(image, 32, 16) == (32, 48)
+    top, left = most_detailed_window(image, 16, 16)
+    assert top % 16 == 0 and left % 16 == 0 and 32 <= top < 64 and 48 <= left < 80
+
+
+@pytest.mark.parametrize("size, match", [(24, "multiple"), (8, "multiple"), (128, "does not fit")])
+def test_most_detailed_window_refuses_a_bad_size(size, match):
+    with pytest.raises(ValueError, match=match):
+        most_detailed_window(np.zeros((64, 96, 3), np.uint8), size, 16)

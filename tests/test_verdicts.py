@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from helpers.verdicts import NOISE_FACTOR, noise_band, seed_spread, verdict
+from helpers.verdicts import NOISE_FACTOR, bootstrap_spread, noise_band, seed_spread, verdict
 
 
 def test_seed_spread_is_the_sample_standard_deviation():
@@ -34,3 +34,16 @@ def test_verdict_for_a_loss_lower_is_better():
 def test_noise_band_refuses_a_bad_spread():
     with pytest.raises(ValueError, match="spread"):
         noise_band(-1.0)
+
+
+def test_bootstrap_spread_is_the_spread_of_the_resampled_mean():
+    assert bootstrap_spread([1.5, 1.5, 1.5]) == 0.0
+    # the mean of 2 draws from {0, 1}: variance 0.25 / 2, so a spread of about 0.354
+    assert bootstrap_spread([0.0, 1.0], resamples=20000) == pytest.approx(0.125 ** 0.5, abs=0.01)
+    assert bootstrap_spread([0.0, 1.0, 3.0], seed=1) == bootstrap_spread([0.0, 1.0, 3.0], seed=1)
+
+
+@pytest.mark.parametrize("values", [[], [1.0], [1.0, math.nan]])
+def test_bootstrap_spread_refuses_too_few_or_non_finite_values(values):
+    with pytest.raises(ValueError, match="bootstrap_spread"):
+        bootstrap_spread(values)
