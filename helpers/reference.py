@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from . import paths
+from .files import atomic_output, atomic_write
 from .models import build_model
 
 __all__ = ["REFERENCE_DIR", "FORMAT", "ReferenceError", "read_manifest", "load_reference", "save_reference",
@@ -61,11 +62,12 @@ def save_reference(model: nn.Module, notebook: str, entry: dict[str, Any], folde
     path = folder / f"{notebook}.pt"
     state = {k: v.detach().cpu().half() if v.is_floating_point() else v.detach().cpu()
              for k, v in model.state_dict().items()}
-    torch.save({"format": FORMAT, "notebook": notebook, "config": dict(model.config), "state_dict": state}, path)
+    with atomic_output(path) as tmp:   # a killed save leaves the previous file intact
+        torch.save({"format": FORMAT, "notebook": notebook, "config": dict(model.config), "state_dict": state}, tmp)
     manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
     manifest[notebook] = {**entry, "file": path.name, "bytes": path.stat().st_size, "sha256": sha256(path)}
-    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    atomic_write(manifest_path, json.dumps(manifest, indent=1) + "\n")
     return path
 
 
