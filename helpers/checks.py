@@ -226,13 +226,17 @@ def check_conv_encoder(conv_encoder):
                      "Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), then BatchNorm2d(c_out) only when "
                      "batch_norm is True, then ReLU, then MaxPool2d(2), in that order (a bias right before batch "
                      "norm is redundant: batch norm subtracts the mean).")
-        x = torch.rand(2, 3, 16, 16)
-        encoder.eval(), reference.eval()
-        with torch.no_grad():
-            _require(torch.allclose(encoder(x), reference(x), atol=1e-6),
-                     "with the course's weights loaded, your encoder computes something else: check the order "
-                     "conv -> [batch norm] -> ReLU -> max-pool, and use ReLU (not another activation)")
+        _same_function(encoder, reference, torch.rand(2, 3, 16, 16),
+                       "with the course's weights loaded, your encoder computes something else: check the order "
+                       "conv -> [batch norm] -> ReLU -> max-pool, and use ReLU (not another activation)")
     _passed("your encoder has exactly the layers of helpers.models.ConvAE's encoder and computes the same function")
+
+
+def _same_function(student, reference, x, hint):
+    """Both modules in eval mode give the same output on `x` (the student's already carries the course's weights)."""
+    student.eval(), reference.eval()
+    with torch.no_grad():
+        _require(torch.allclose(student(x), reference(x), atol=1e-6), hint)
 
 
 def check_conv_decoder(conv_decoder):
@@ -259,11 +263,9 @@ def check_conv_decoder(conv_decoder):
                      "per block Upsample(scale_factor=2), Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm), "
                      "BatchNorm2d(c_out) only when batch_norm is True, ReLU; then Conv2d(width, 3, 3, padding=1) "
                      "(with its bias) and Sigmoid.")
-        decoder.eval(), reference.eval()
-        with torch.no_grad():
-            _require(torch.allclose(decoder(z), reference(z), atol=1e-6),
-                     "with the course's weights loaded, your decoder computes something else: check the order "
-                     "upsample -> conv -> [batch norm] -> ReLU, nearest-neighbour upsampling, and the final sigmoid")
+        _same_function(decoder, reference, z,
+                       "with the course's weights loaded, your decoder computes something else: check the order "
+                       "upsample -> conv -> [batch norm] -> ReLU, nearest-neighbour upsampling, and the final sigmoid")
     _passed("your decoder has exactly the layers of helpers.models.ConvAE's decoder and computes the same function")
 
 
