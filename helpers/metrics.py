@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import io
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Iterable, Literal, Sequence
 
 import numpy as np
@@ -152,9 +154,18 @@ def psnr(a: Any, b: Any, reduction: Reduction = "mean") -> float | list[float]:
 def ssim(a: Any, b: Any, reduction: Reduction = "mean") -> float | list[float]:
     """SSIM on 8-bit RGB pixels with Wang et al.'s settings (:data:`SSIM_SETTINGS`), per image, then averaged.
 
-    Images must be at least 7x7 (the Gaussian window's support)."""
+    Images must be at least 7x7 (the Gaussian window's support). A batch ``(N, H, W, 3)`` is scored one image per
+    thread on all CPU cores (scikit-image's filters release the GIL: about 2x faster on 2 cores); the values are
+    the same as one by one."""
     x, y = _pairs(a, b)
-    return _reduce([float(structural_similarity(u, v, **SSIM_SETTINGS)) for u, v in zip(x, y)], reduction)
+
+    def one(i: int) -> float:
+        return float(structural_similarity(x[i], y[i], **SSIM_SETTINGS))
+
+    if len(x) == 1:
+        return _reduce([one(0)], reduction)
+    with ThreadPoolExecutor(max_workers=min(len(x), os.cpu_count() or 1)) as pool:
+        return _reduce(list(pool.map(one, range(len(x)))), reduction)
 
 
 def torch_psnr(

@@ -173,3 +173,13 @@ def test_codec_at_bpp_says_when_quality_1_is_too_big(astronaut):
     assert r["bpp"] > 0.01 and "quality 1" in r["note"]
     with pytest.raises(ValueError, match="codec"):
         M.codec_at_bpp(astronaut, 1.0, "png")
+
+
+def test_ssim_of_a_batch_scored_in_threads_keeps_the_order_of_its_images():
+    rng = np.random.default_rng(5)
+    a = rng.integers(0, 256, size=(5, 24, 24, 3), dtype=np.uint8)
+    b = np.stack([np.clip(a[i].astype(int) + rng.integers(-8 * i, 8 * i + 1, size=a[i].shape), 0, 255)
+                  for i in range(5)]).astype(np.uint8)
+    values = M.ssim(a, b, reduction="none")
+    assert values == [pytest.approx(_wang(x, y), rel=1e-12) for x, y in zip(a, b)]
+    assert values == sorted(values, reverse=True)  # more noise on each later image: the order is the images'
