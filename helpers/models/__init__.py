@@ -1,6 +1,7 @@
 """Autoencoders for image compression, from plain ``torch.nn``.
 
-Two models, both mapping a batch of RGB images ``(N, 3, S, S)`` to a tensor of the same shape:
+Two models, both mapping a batch of RGB images ``(N, 3, S, S)`` to a tensor of the same shape (and a yardstick
+computed in closed form, :class:`PCACode`, the best linear code: see ``pca``):
 
 * :class:`BaselineAE` -- the minimal fully connected autoencoder: flatten, one dense layer down to the latent
   (optionally through a hidden layer), one dense layer back, reshape.
@@ -22,6 +23,7 @@ below, as does ``from helpers import models; models.X``):
     base      save_config (the one way to record a model's config) and Autoencoder, the models' shared base
     dense     BaselineAE (notebook 03)
     conv      ConvAE (notebooks 04 to 08)
+    pca       PCACode and fit_pca: the best linear code, in closed form (the yardstick of notebook 06)
 
 and here, :func:`build_model`: a model back from its ``config``.
 
@@ -57,6 +59,7 @@ from .conv import ConvAE
 from .cost import count_macs, count_parameters, seconds_per_step
 from .dense import BaselineAE
 from .layers import ACTIVATIONS, BOTTLENECKS, OUTPUTS, POOLINGS, UPSAMPLES, output_for, output_range
+from .pca import PCACode, fit_pca
 from .running import evaluation_mode, torch_threads
 
 __all__ = [
@@ -68,6 +71,8 @@ __all__ = [
     "Autoencoder",
     "BaselineAE",
     "ConvAE",
+    "PCACode",
+    "fit_pca",
     "build_model",
     "save_config",
     "evaluation_mode",
@@ -78,7 +83,7 @@ __all__ = [
     "output_for",
 ]
 
-_MODELS = {"BaselineAE": BaselineAE, "ConvAE": ConvAE}
+_MODELS = {"BaselineAE": BaselineAE, "ConvAE": ConvAE, "PCACode": PCACode}
 
 
 def build_model(config: dict[str, Any]) -> nn.Module:
