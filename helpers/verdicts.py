@@ -19,7 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["NOISE_FACTOR", "seed_spread", "bootstrap_spread", "verdict", "noise_band"]
+__all__ = ["NOISE_FACTOR", "seed_spread", "bootstrap_spread", "verdict", "noise_band", "judge_prediction",
+           "judge_size_prediction"]
 
 NOISE_FACTOR = 2.0
 
@@ -74,3 +75,61 @@ def verdict(difference: float, spread: float, *, higher_is_better: bool = True,
         return "within noise"
     improved = difference > 0 if higher_is_better else difference < 0
     return "better" if improved else "worse"
+
+
+def _said(guess) -> bool:
+    """Whether a prediction was written: ``None`` and a blank string mean 'no prediction'."""
+    return guess is not None and str(guess).strip() != ""
+
+
+def _same_answer(a, b) -> bool:
+    return str(a).strip().lower() == str(b).strip().lower()
+
+
+def judge_prediction(question: str, guess, answer, *, accepted: Sequence | None = None,
+                     choices: Sequence | None = None) -> bool | None:
+    """Print the run's ``answer`` to ``question`` beside the student's ``guess``, and whether they agree.
+
+    Predictions are not graded: a wrong guess is how intuition is trained. Answers are compared as stripped,
+    case-insensitive text, so ``"Batch norm"`` agrees with ``"batch norm"``.
+
+    Args:
+        question: what was predicted, e.g. ``"the best of the schedule study"``.
+        guess: the student's answer; ``None`` or ``""`` means no prediction was written.
+        answer: the run's answer.
+        accepted: every answer that counts as agreeing (default: ``answer`` alone), e.g. all the variants
+            within noise of the best one.
+        choices: the answers that make sense; a guess outside them is reported as not one of them.
+
+    Returns ``True`` (agrees), ``False`` (does not) or ``None`` (no prediction, or one outside ``choices``)."""
+    accepted = [answer] if accepted is None else list(accepted)
+    if not _said(guess):
+        options = f" (one of {', '.join(map(repr, choices))})" if choices else ""
+        print(f"{question}: the run says {answer!r}. You made no prediction{options}: write one before the next run.")
+        return None
+    if choices is not None and not any(_same_answer(guess, c) for c in choices):
+        print(f"{question}: your prediction {guess!r} is not one of {', '.join(map(repr, choices))}; "
+              f"the run says {answer!r}")
+        return None
+    agrees = any(_same_answer(guess, a) for a in accepted)
+    also = [a for a in accepted if not _same_answer(a, answer)]
+    within = f" (also counted: {', '.join(map(repr, also))})" if also else ""
+    print(f"{question}: you predicted {guess!r}, the run says {answer!r}{within}: "
+          + ("the run agrees" if agrees else "the run disagrees"))
+    return agrees
+
+
+def judge_size_prediction(question: str, guess, measured: float, unit: str = "dB") -> bool | None:
+    """Print a guessed size (e.g. the seed spread in dB) beside the ``measured`` one: about right when they are
+    within a factor of 2 of each other, else too large or too small. ``guess``: a number, or ``None`` / ``""``
+    for no prediction. Returns ``True`` (about right), ``False`` or ``None`` (no prediction)."""
+    if not _said(guess):
+        print(f"{question}: the run measured {measured:.2f} {unit}. You made no prediction: write one before the "
+              f"next run.")
+        return None
+    guess = float(guess)
+    ratio = guess / measured if measured > 0 else (1.0 if guess == 0 else math.inf)
+    about_right = 0.5 <= ratio <= 2
+    print(f"{question}: you predicted {guess:.2f} {unit}, the run measured {measured:.2f} {unit}: "
+          + ("about right (within a factor of 2)" if about_right else "too large" if ratio > 2 else "too small"))
+    return about_right

@@ -2,7 +2,8 @@ import math
 
 import pytest
 
-from helpers.verdicts import NOISE_FACTOR, bootstrap_spread, noise_band, seed_spread, verdict
+from helpers.verdicts import (NOISE_FACTOR, bootstrap_spread, judge_prediction, judge_size_prediction, noise_band,
+                              seed_spread, verdict)
 
 
 def test_seed_spread_is_the_sample_standard_deviation():
@@ -47,3 +48,29 @@ def test_bootstrap_spread_is_the_spread_of_the_resampled_mean():
 def test_bootstrap_spread_refuses_too_few_or_non_finite_values(values):
     with pytest.raises(ValueError, match="bootstrap_spread"):
         bootstrap_spread(values)
+
+
+def test_judge_prediction_agrees_case_insensitively_and_with_any_accepted_answer(capsys):
+    assert judge_prediction("best", " Batch Norm ", "batch norm") is True
+    assert judge_prediction("best", "dropout", "batch norm") is False
+    assert judge_prediction("best", "dropout", "batch norm", accepted=["batch norm", "dropout"]) is True
+    assert "also counted: 'dropout'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("guess", [None, "", "  "])
+def test_judge_prediction_without_a_prediction_says_so(guess, capsys):
+    assert judge_prediction("best", guess, "tanh", choices=["relu", "tanh"]) is None
+    assert "no prediction" in capsys.readouterr().out
+
+
+def test_judge_prediction_names_a_guess_outside_the_choices(capsys):
+    assert judge_prediction("best", "adamw", "baseline", choices=["baseline", "sgd lr=0.1"]) is None
+    assert "'adamw' is not one of 'baseline', 'sgd lr=0.1'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("guess, measured, want, word", [(0.5, 0.3, True, "about right"), (0.6, 0.3, True, "about right"),
+                                                        (0.61, 0.3, False, "too large"), (0.1, 0.3, False, "too small"),
+                                                        (None, 0.3, None, "no prediction")])
+def test_judge_size_prediction_within_a_factor_of_two(guess, measured, want, word, capsys):
+    assert judge_size_prediction("seed spread", guess, measured) is want
+    assert word in capsys.readouterr().out
