@@ -254,3 +254,17 @@ def test_check_fails_on_the_stub(path, exercise, check, tmp_path, monkeypatch):
     monkeypatch.setattr(paths, "RUNS_DIR", tmp_path)
     with pytest.raises(checks.CheckFailed, match="(?i)not implemented|YOUR CODE"):
         run_exercise(path, exercise, check, make_stub=True)
+
+
+def test_04_shows_the_courses_224_setting_at_its_defaults_and_the_full_size_file_skips_it(tmp_path):
+    """Issue 15: one run at the course's 224x224 with resize is executed at the stored defaults (section 9 of 04);
+    params/full_size.yaml runs the whole notebook at 224x224, so it turns the short extra run off."""
+    import yaml
+
+    path = paths.SOLUTIONS_DIR / "04_conv_model.ipynb"
+    checked = run_setup(path, tmp_path)
+    assert checked["full_size_epochs"] >= 1
+    section = next(c.source for c in read(path).cells if c.source.startswith("if full_size_epochs:"))
+    assert 'image_size=224' in section and 'preprocess="resize"' in section and "train.fit(full_model" in section
+    full = yaml.safe_load((paths.REPO_ROOT / "params" / "full_size.yaml").read_text())["04_conv_model"]
+    assert full["full_size_epochs"] == 0 and full["image_size"] == 224
