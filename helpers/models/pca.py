@@ -9,7 +9,8 @@ in one step (a singular value decomposition of the centred patches), with no tra
 
 That makes it a yardstick, not a rival to teach: notebook 06 draws it beside the trained autoencoders to show what a
 latent of each size can buy, and so whether a flat quality curve is a limit of the latent or of the training.
-A nonlinear autoencoder trained long enough should end above it; one that ends far below it is under-trained.
+An autoencoder that ends far below it does not use what its latent allows: its training falls short, or its
+architecture throws away what PCA keeps (max pooling, for one).
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class PCACode(Autoencoder):
         """A new fitted :class:`PCACode` with only the first ``latent_dim`` components of this one: the PCA of that
         size, without another decomposition (the components come ordered, largest variance first)."""
         if not 1 <= latent_dim <= self.latent_dim:
-            raise ValueError(f"keep({latent_dim}): this PCA has {self.latent_dim} components; keep 1 to {self.latent_dim}")
+            raise ValueError(f"keep({latent_dim}): this PCA has {self.latent_dim} components; "
+                             f"keep 1 to {self.latent_dim}")
         smaller = PCACode(latent_dim=latent_dim, image_size=self.image_size)
         with torch.no_grad():
             smaller.mean.copy_(self.mean)
