@@ -105,14 +105,11 @@ def test_make_splits_bad_values(live_fixture, data_cache, tmp_path):
                          image_size=16, target="jpeg", val_fraction=0.5, **kw)
 
 
-def test_truncated_reference_fails_when_read(live_fixture, data_cache):
+def test_truncated_reference_fails_at_the_split_naming_the_file(live_fixture, data_cache):
     ref = live_fixture / "databaserelease2" / "refimgs" / "ref2.bmp"
     ref.write_bytes(ref.read_bytes()[:200])  # the header survives, the pixels do not
-    sp = data.make_splits(live_fixture, image_size=32, cache_dir=data_cache)
-    with pytest.raises(DataError, match="ref2.bmp"):
-        for ds in sp:
-            for _ in ds:
-                pass
+    with pytest.raises(DataError, match="ref2.bmp"):  # the split reads every reference (colour or gray?)
+        data.make_splits(live_fixture, image_size=32, cache_dir=data_cache)
 
 
 # ------------------------------------------------------------------------------------------- whole photographs
@@ -141,3 +138,32 @@ def test_photographs_follow_the_names_not_the_paths(tmp_path, data_cache):
     for side in (train, val):
         heights = [im.shape[0] for im in side.photographs()]
         assert heights == [40 + 8 * names.index(n) for n in side.references]
+
+
+# ------------------------------------------------------------------------------------------- the stratified split
+def _gray_and_colour_folder(folder, n_colour, n_gray):
+    rng = np.random.default_rng(0)
+    folder.mkdir()
+    for i in range(n_colour):
+        Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(folder / f"c{i:02d}.png")
+    for i in range(n_gray):
+        Image.fromarray(rng.integers(0, 256, (40, 48), dtype=np.uint8)).convert("RGB").save(folder / f"g{i:02d}.png")
+    return folder
+
+
+def test_validation_keeps_the_colour_and_grayscale_mix_of_the_whole_set_for_every_seed(tmp_path, data_cache):
+    folder = _gray_and_colour_folder(tmp_path / "mixed", n_colour=12, n_gray=7)
+    for seed in range(6):
+        sp = data.make_splits(folder, image_size=32, seed=seed, cache_dir=data_cache)
+        val = sp.references["val"]
+        assert len(val) == 4 and sum(name.startswith("g") for name in val) == 1, (seed, val)  # 4 * 7/19 -> 1 gray
+        assert not set(val) & set(sp.references["train"])
+
+
+def test_a_set_of_one_kind_is_split_by_the_plain_seeded_shuffle(tmp_path, data_cache):
+    folder = _gray_and_colour_folder(tmp_path / "colour", n_colour=10, n_gray=0)
+    names = sorted(p.stem for p in folder.iterdir())
+    for seed in range(3):
+        order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
+        sp = data.make_splits(folder, image_size=32, seed=seed, cache_dir=data_cache)
+        assert sp.references["val"] == sorted(order[:2])

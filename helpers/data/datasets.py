@@ -38,7 +38,8 @@ from .cache import cache_key, default_cache
 from .normalization import NORMALIZATIONS, Normalization
 from .sources import Pair, load_pairs
 
-__all__ = ["PREPROCESS", "SIDES", "ImagePairs", "Splits", "make_splits"]
+__all__ = ["PREPROCESS", "SIDES", "ImagePairs", "Splits", "assign_sides", "check_split_arguments", "is_grayscale",
+           "make_splits"]
 
 PREPROCESS = ("resize", "center_crop", "random_crop")
 SIDES = ("original", "jpeg")
@@ -191,25 +192,12 @@ def _fraction(name: str, value) -> float:
     return v
 
 
-def make_splits(root_or_pairs=None, image_size: int = 224, seed: int = 0, *, val_fraction: float = 0.2,
-                test_fraction: float = 0.0, target: str = "original", input: str = "original",
-                preprocess: str = "resize", crops_per_image: int = 1, flips: bool = False,
-                normalization: str = "unit", allow_upscale: bool = False, cache_dir=None) -> Splits:
-    """Train / validation (/ test) datasets of ``(input, target)`` tensors, split by reference image.
-
-    ``root_or_pairs``: None (the default dataset: real LIVE in ``data/databaserelease2`` or the embedded sample),
-    a LIVE-shaped folder, a folder of images, or a list of :class:`Pair` (filter it yourself, e.g. one quality).
-    ``target`` / ``input``: ``"original"`` or ``"jpeg"``. With both ``"original"`` there is one item per reference
-    (times ``crops_per_image`` for random crops); otherwise one per (reference, JPEG) pair (times the same).
-    The split shuffles the sorted reference names with ``seed``: ``test_fraction`` of them go to test, then
-    ``val_fraction`` to validation (at least one each when the fraction is above 0), the rest to training.
-    ``normalization="standard"`` uses the mean and std of the training split's images only.
-    Images smaller than ``image_size`` (either side for ``"resize"``/``"random_crop"``, the short side for
-    ``"center_crop"``) raise :class:`DataError` unless ``allow_upscale=True`` (then one warning lists them).
-    """
+def check_split_arguments(image_size, *, val_fraction, test_fraction, target, input, preprocess, crops_per_image,
+                          normalization) -> tuple[int, float, float]:
+    """The checks :func:`make_splits` makes before it reads a file: each bad value raises :class:`DataError`
+    naming it and what is allowed. Returns ``(image_size, val_fraction, test_fraction)`` as int and floats."""
     if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
         raise DataError(f"image_size={image_size!r}: expected an integer of at least 8 (the course uses 224).")
-    image_size = int(image_size)
     for name, v in (("target", target), ("input", input)):
         if v not in SIDES:
             raise DataError(f"{name}={v!r}: expected 'original' or 'jpeg'.")
@@ -227,10 +215,29 @@ def make_splits(root_or_pairs=None, image_size: int = 224, seed: int = 0, *, val
             f"val_fraction={val_fraction}, test_fraction={test_fraction}: validation needs a fraction above 0 "
             f"and the two together must leave some images for training (below 1)."
         )
-    cache_dir = Path(cache_dir if cache_dir is not None else paths.CACHE_DIR)
-    pairs = load_pairs(root_or_pairs)
+    return int(image_size), val_fraction, test_fraction
 
-    refs = sorted({str(p.reference) for p in pairs})
+
+def is_grayscale(path, _memo: dict = {}) -> bool:  # noqa: B006 - the memo is deliberately shared
+    """True when every pixel of the image file has equal red, green and blue (a gray photograph stored as RGB).
+    Remembered per file content (``file_digest``), so a split made again reads no image twice."""
+    key = file_digest(path)
+    if key not in _memo:
+        a = read_image(path)
+        _memo[key] = bool((a[..., 0] == a[..., 1]).all() and (a[..., 1] == a[..., 2]).all())
+    return _memo[key]
+
+
+def assign_sides(references: list[str], seed: int, val_fraction: float, test_fraction: float = 0.0) -> dict[str, str]:
+    """Each reference image's side of the split: ``"train"``, ``"val"`` or ``"test"``, seeded and stratified.
+
+    Colour and grayscale photographs are split separately, so that validation (and test) keep the mix of the whole
+    set: with 12 colour and 7 gray references, 4 for validation are 3 colour and 1 gray (the counts are shared out
+    by largest remainder). Within each group the sorted names are shuffled by ``np.random.default_rng(seed)``;
+    the first go to test, the next to validation, the rest to training. A set of one kind only (real LIVE is all
+    colour) is one group: the split is then the plain seeded shuffle. Raises :class:`DataError` when too few
+    references are left for training."""
+    refs = sorted(references)
     n = len(refs)
     n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
     n_val = max(1, round(n * val_fraction))
@@ -239,10 +246,57 @@ def make_splits(root_or_pairs=None, image_size: int = 224, seed: int = 0, *, val
             f"only {n} reference image(s): too few to give {n_val} to validation, {n_test} to test and at least one "
             f"to training. Add images, or lower val_fraction / test_fraction."
         )
-    order = [refs[i] for i in np.random.default_rng(seed).permutation(n)]
-    side = {r: "test" for r in order[:n_test]}
-    side.update({r: "val" for r in order[n_test:n_test + n_val]})
-    side.update({r: "train" for r in order[n_test + n_val:]})
+    gray = {r: is_grayscale(r) for r in refs}
+    groups = [g for g in ([r for r in refs if not gray[r]], [r for r in refs if gray[r]]) if g]
+    rng = np.random.default_rng(seed)
+    shuffled = [[group[i] for i in rng.permutation(len(group))] for group in groups]
+    test_counts = _share_out(n_test, [len(g) for g in groups])
+    val_counts = _share_out(n_val, [len(g) - t for g, t in zip(groups, test_counts)])
+    side = {}
+    for group, n_t, n_v in zip(shuffled, test_counts, val_counts):
+        side.update({r: "test" for r in group[:n_t]})
+        side.update({r: "val" for r in group[n_t:n_t + n_v]})
+        side.update({r: "train" for r in group[n_t + n_v:]})
+    return side
+
+
+def _share_out(total: int, sizes: list[int]) -> list[int]:
+    """``total`` shared among groups in proportion to ``sizes`` (largest remainder; ties to the earlier group)."""
+    if not sizes or total == 0:
+        return [0] * len(sizes)
+    exact = [total * s / sum(sizes) for s in sizes]
+    counts = [math.floor(e) for e in exact]
+    by_remainder = sorted(range(len(sizes)), key=lambda i: (-(exact[i] - counts[i]), i))
+    for i in by_remainder[:total - sum(counts)]:
+        counts[i] += 1
+    return counts
+
+
+def make_splits(root_or_pairs=None, image_size: int = 224, seed: int = 0, *, val_fraction: float = 0.2,
+                test_fraction: float = 0.0, target: str = "original", input: str = "original",
+                preprocess: str = "resize", crops_per_image: int = 1, flips: bool = False,
+                normalization: str = "unit", allow_upscale: bool = False, cache_dir=None) -> Splits:
+    """Train / validation (/ test) datasets of ``(input, target)`` tensors, split by reference image.
+
+    ``root_or_pairs``: None (the default dataset: real LIVE in ``data/databaserelease2`` or the embedded sample),
+    a LIVE-shaped folder, a folder of images, or a list of :class:`Pair` (filter it yourself, e.g. one quality).
+    ``target`` / ``input``: ``"original"`` or ``"jpeg"``. With both ``"original"`` there is one item per reference
+    (times ``crops_per_image`` for random crops); otherwise one per (reference, JPEG) pair (times the same).
+    The split (:func:`assign_sides`) shuffles the reference names with ``seed``, colour and grayscale photographs
+    apart so that each side keeps the mix of the whole set: ``test_fraction`` of them go to test, then
+    ``val_fraction`` to validation (at least one each when the fraction is above 0), the rest to training.
+    ``normalization="standard"`` uses the mean and std of the training split's images only.
+    Images smaller than ``image_size`` (either side for ``"resize"``/``"random_crop"``, the short side for
+    ``"center_crop"``) raise :class:`DataError` unless ``allow_upscale=True`` (then one warning lists them).
+    """
+    image_size, val_fraction, test_fraction = check_split_arguments(
+        image_size, val_fraction=val_fraction, test_fraction=test_fraction, target=target, input=input,
+        preprocess=preprocess, crops_per_image=crops_per_image, normalization=normalization)
+    cache_dir = Path(cache_dir if cache_dir is not None else paths.CACHE_DIR)
+    pairs = load_pairs(root_or_pairs)
+    refs = sorted({str(p.reference) for p in pairs})
+    side = assign_sides(refs, seed, val_fraction, test_fraction)
+    n_test = sum(s == "test" for s in side.values())
 
     # every file the splits read: size checks up front, content hashes for the cache keys
     uses_pairs = input == "jpeg" or target == "jpeg"
