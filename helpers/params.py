@@ -1,31 +1,41 @@
-"""Checks for notebook parameters: each notebook validates its `parameters` cell with these, so a bad value
-(from papermill's -p, a sweep, or a typo) stops at once with a message that names it and says what is allowed.
+"""Notebook parameters: each declared once, in the notebook's `parameters` cell, and all checked by one call.
 
-A notebook's setup cell checks all its parameters with one table, a row per parameter (see check_parameters):
+A `parameters` cell declares every parameter on one line: its name, type and default, and a comment that says what
+it does and ends with what it allows, in parentheses::
 
-    check_parameter_names()   # a name papermill was given that the parameters cell does not declare: stop
-    epochs, target, latent_dims = check_parameters({
-        # name          value         type       range or choices
-        "epochs":      (epochs,      int,       1, None),
-        "target":      (target,      str,       ["original", "jpeg"]),
-        "latent_dims": (latent_dims, list[int], 1, None),    # "8,32,128" -> [8, 32, 128]
-    })
+    epochs: int = 40  # passes over the training patches (at least 1)
+    lr: float = 0.001  # peak learning rate (1e-6 to 1)
+    schedule: str = "onecycle"  # learning rate over the epochs (one of: onecycle, constant)
+    latent_dims: list[int] = [8, 32, 64, 128]  # the latent sizes, one model each (each at least 1)
 
-Each row calls one single-value check, usable on its own too: check_int, check_float, check_int_list,
-check_float_list, check_choice.
+The allowed part reads ``(A to B)``, ``(at least A)``, ``(at most B)`` or ``(one of: x, y, z)``; for a list, each
+item must satisfy it. A comment without it allows any value of the type. The cell after the parameters calls::
 
-The last section, "what a notebook declares", is for the commands that run notebooks (tools.run, tools.sweep): a
-notebook's declared parameters (papermill.inspect_notebook) and a given value converted to a parameter's annotated
-type, so both commands check a value the same way before anything runs.
+    run = setup(globals(), "03_baseline")
+
+:func:`setup` checks every declared value against its type and range (a bad value stops the notebook with a message
+that names it and says what is allowed), converts it in place (papermill's ``-p latent_dims 8,32`` gives
+``[8, 32]``), and returns the notebook's :class:`helpers.record.Run`: where the data is (``run.data_dir``), where its
+outputs go (``run.out``), and ``run.keep`` / ``run.claim`` / ``run.figure``. ``papermill --help-notebook`` shows
+the same comments; the commands that run notebooks (``tools.run``, ``tools.sweep``, ``tools.course``) check a
+parameter file against the same declarations (:func:`declarations`) before anything runs.
+
+The single-value checks (:func:`check_int`, :func:`check_float`, :func:`check_choice`, ...) are usable on their
+own, e.g. for a value known only later (an image index once the images are listed).
 """
 
+from __future__ import annotations
+
 import ast
-import difflib
+import io
 import math
 import numbers
 import re
 import sys
+import tokenize
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from helpers import paths
 
@@ -34,16 +44,17 @@ class ParameterError(ValueError):
     """A notebook parameter with a bad value; the message names it and says what is allowed."""
 
 
-def check_choice(name, value, choices):
-    """`value` if it is one of `choices`, else ParameterError."""
+# -- one value ----------------------------------------------------------------------------------------------------
+def check_choice(name: str, value: Any, choices) -> Any:
+    """``value`` if it is one of ``choices``, else ParameterError."""
     if value not in choices:
         raise ParameterError(f"parameter {name}={value!r} is not allowed; choose one of: "
                              + ", ".join(repr(c) for c in choices))
     return value
 
 
-def check_int(name, value, minimum=None, maximum=None):
-    """`value` as an int within [minimum, maximum], else ParameterError (bools and 2.5 are refused)."""
+def check_int(name: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> int:
+    """``value`` as an int within [minimum, maximum], else ParameterError (bools and 2.5 are refused)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, float, str)):
         raise ParameterError(f"parameter {name}={value!r} must be an integer")
     try:
@@ -56,8 +67,8 @@ def check_int(name, value, minimum=None, maximum=None):
     return number
 
 
-def check_float(name, value, minimum=None, maximum=None):
-    """`value` as a finite float within [minimum, maximum], else ParameterError."""
+def check_float(name: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> float:
+    """``value`` as a finite float within [minimum, maximum], else ParameterError."""
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
@@ -68,21 +79,29 @@ def check_float(name, value, minimum=None, maximum=None):
     return number
 
 
-def check_int_list(name, value, minimum=None, maximum=None):
+def check_bool(name: str, value: Any) -> bool:
+    """``value`` if it is True or False (numpy's too), else ParameterError: "yes", 1 and "False" are refused."""
+    if not isinstance(value, (bool, getattr(sys.modules.get("numpy"), "bool_", bool))):
+        raise ParameterError(f"parameter {name}={value!r} must be True or False")
+    return bool(value)
+
+
+def check_int_list(name: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> list[int]:
     """A comma-separated string ("8,32,128"), a list of ints, or one int (papermill's `-p seeds 0` passes an int)
     -> list of ints, each checked like check_int."""
     items = _list_items(name, value, numbers.Integral, "integers, e.g. '8,32'")
     return [check_int(f"{name} (item {i + 1})", item, minimum, maximum) for i, item in enumerate(items)]
 
 
-def check_float_list(name, value, minimum=None, maximum=None):
+def check_float_list(name: str, value: Any, minimum: float | None = None, maximum: float | None = None
+                     ) -> list[float]:
     """A comma-separated string ("0.01,0.005"), a list of numbers, or one number (papermill's `-p lambdas 0.004`
     passes a float) -> list of floats, each checked like check_float."""
     items = _list_items(name, value, numbers.Real, "numbers, e.g. '0.01,0.005'")
     return [check_float(f"{name} (item {i + 1})", item, minimum, maximum) for i, item in enumerate(items)]
 
 
-def _list_items(name, value, single, example):
+def _list_items(name: str, value: Any, single: type, example: str) -> list:
     """The items of a list parameter, not yet checked: a string split at commas (each item stripped), a list or
     tuple as it is, one `single` number (not a bool) as a list of one; an empty list or item is a ParameterError."""
     items = value.split(",") if isinstance(value, str) else value
@@ -93,45 +112,128 @@ def _list_items(name, value, single, example):
     return [item.strip() if isinstance(item, str) else item for item in items]
 
 
-def _check_range(name, number, minimum, maximum):
+def _check_range(name: str, number: float, minimum: float | None, maximum: float | None) -> None:
     if minimum is not None and number < minimum:
-        raise ParameterError(f"parameter {name}={number} is too small: it must be at least {minimum}")
+        raise ParameterError(f"parameter {name}={number} is too small: it must be at least {minimum:g}")
     if maximum is not None and number > maximum:
-        raise ParameterError(f"parameter {name}={number} is too large: it must be at most {maximum}")
+        raise ParameterError(f"parameter {name}={number} is too large: it must be at most {maximum:g}")
 
 
-# One row of a parameter table: the type column names the check that reads the value.
-ROW_CHECKS = {int: check_int, float: check_float, list[int]: check_int_list, list[float]: check_float_list}
+# -- a parameters cell's declarations -----------------------------------------------------------------------------
+TYPES = ("int", "float", "str", "bool", "list[int]", "list[float]")
+
+_ALLOWED = re.compile(r"\((?:each )?(?:(?P<low>\S+) to (?P<high>\S+)|at least (?P<least>\S+)|at most (?P<most>\S+)"
+                      r"|one of: (?P<choices>[^()]+))\)\s*$")
 
 
-def check_parameters(table):
-    """Check a notebook's whole parameter table; returns the checked values, a tuple in the table's order.
+@dataclass(frozen=True)
+class Declaration:
+    """One line of a `parameters` cell: ``name: type = default  # help (allowed)``."""
 
-    `table` maps each parameter's name to its row, one of:
-        (value, int, minimum, maximum)          check_int: 64, 64.0 or "64" -> 64
-        (value, float, minimum, maximum)        check_float: 0.001 or "1e-3" -> 0.001
-        (value, list[int], minimum, maximum)    check_int_list: "8,32", [8, 32] or 8 -> a list of ints
-        (value, list[float], minimum, maximum)  check_float_list: "0.01,0.005" -> a list of floats
-        (value, str, choices)                   check_choice: the value if it is one of the choices
-    `minimum` and `maximum` are inclusive; None means no bound. The first bad value stops with its check's
-    ParameterError (it names the parameter, the value and what is allowed); a malformed row is a TypeError.
+    name: str
+    type: str                          # one of TYPES
+    default: Any                       # the literal written in the cell
+    help: str                          # the whole comment, allowed part included
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] | None = None
+
+    def check(self, value: Any) -> Any:
+        """``value`` converted to this parameter's type and checked against its range or choices; a ParameterError
+        naming the parameter and what it allows otherwise."""
+        if self.type == "int":
+            return check_int(self.name, value, self.minimum, self.maximum)
+        if self.type == "float":
+            return check_float(self.name, value, self.minimum, self.maximum)
+        if self.type == "list[int]":
+            return check_int_list(self.name, value, self.minimum, self.maximum)
+        if self.type == "list[float]":
+            return check_float_list(self.name, value, self.minimum, self.maximum)
+        if self.type == "bool":
+            return check_bool(self.name, value)
+        if not isinstance(value, str):
+            raise ParameterError(f"parameter {self.name}={value!r} must be a text")
+        return check_choice(self.name, value, self.choices) if self.choices else value
+
+
+def declarations(source: str) -> dict[str, Declaration]:
+    """The :class:`Declaration` of every ``name: type = default  # help`` line of a `parameters` cell's source, in
+    order. A line with another type, a default that is not a literal, or an allowed part that does not parse is a
+    ``ValueError`` naming the line (the kit's own test runs this on every notebook)."""
+    comments = {t.start[0]: t.string.lstrip("#").strip()
+                for t in tokenize.generate_tokens(io.StringIO(source).readline) if t.type == tokenize.COMMENT}
+    declared = {}
+    for node in ast.parse(source).body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value is not None):
+            continue
+        name, kind = node.target.id, ast.unparse(node.annotation).replace(" ", "")
+        if kind not in TYPES:
+            raise ValueError(f"parameter {name}: type {kind!r} is not one of {', '.join(TYPES)}")
+        help_text = comments.get(node.lineno, "")
+        declared[name] = Declaration(name, kind, ast.literal_eval(node.value), help_text, *_allowed(name, kind,
+                                                                                                    help_text))
+    return declared
+
+
+def _allowed(name: str, kind: str, help_text: str) -> tuple[float | None, float | None, tuple[str, ...] | None]:
+    """(minimum, maximum, choices) from the allowed part at the end of a comment (all None when there is none)."""
+    match = _ALLOWED.search(help_text)
+    if match is None:
+        return None, None, None
+    if match["choices"]:
+        if kind != "str":
+            raise ValueError(f"parameter {name}: 'one of:' is for a str parameter, not {kind}")
+        return None, None, tuple(c.strip() for c in match["choices"].split(","))
+    if kind not in ("int", "float", "list[int]", "list[float]"):
+        raise ValueError(f"parameter {name}: a range is for numbers, not {kind}")
+    low, high = match["low"] or match["least"], match["high"] or match["most"]
+    try:
+        return (float(low) if low else None), (float(high) if high else None), None
+    except ValueError:
+        raise ValueError(f"parameter {name}: cannot read the range in {help_text!r}") from None
+
+
+def parameters_cell(notebook: str | Path) -> str:
+    """The source of the notebook file's cell tagged `parameters` ("" when it has none)."""
+    import nbformat        # here, not at the top: a student's `import helpers` stays fast
+
+    cells = nbformat.read(str(notebook), as_version=4).cells
+    return next((c.source for c in cells if "parameters" in c.metadata.get("tags", [])), "")
+
+
+# -- the setup call -----------------------------------------------------------------------------------------------
+def setup(namespace: dict, notebook: str, *, history: list[str] | None = None):
+    """Check every parameter the `parameters` cell declared, in place, and start the notebook's run record.
+
+    ``namespace``: the notebook's ``globals()``; each declared name is replaced by its checked, converted value.
+    ``notebook``: the notebook's name (e.g. ``"03_baseline"``): its default output folder is
+    ``runs/interactive/<notebook>``. ``history``: the sources of the cells run so far (default: this IPython
+    kernel's input history); the latest cell that declares parameters is the one checked.
+    Returns a :class:`helpers.record.Run` for ``data_dir`` and ``output_dir`` (see :func:`resolve_data_dir` and
+    :func:`resolve_output_dir`), which knows whether every value but ``output_dir`` is its stored default
+    (``run.at_defaults``: the lesson's claims are written for those).
+    Raises ParameterError for an unknown name papermill was given, or for a bad value.
     """
-    checked = []
-    for name, row in table.items():
-        if not isinstance(row, tuple) or len(row) not in (3, 4):
-            raise TypeError(f"parameter table row {name!r}: {row!r} is not (value, type, minimum, maximum) "
-                            f"or (value, str, choices)")
-        value, kind, *limits = row
-        if kind is str and len(limits) == 1:
-            checked.append(check_choice(name, value, limits[0]))
-        elif kind in ROW_CHECKS and len(limits) == 2:
-            checked.append(ROW_CHECKS[kind](name, value, *limits))
-        else:
-            raise TypeError(f"parameter table row {name!r}: type {kind!r} with {len(limits)} limit(s); use int, "
-                            f"float, list[int] or list[float] with minimum and maximum, or str with a list of choices")
-    return tuple(checked)
+    from helpers.record import Run
+
+    history = _input_history() if history is None else history
+    check_parameter_names(history)
+    cell = next((h for h in reversed(history) if _is_parameters_cell(h)), None)
+    if cell is None:
+        raise ParameterError("no parameters cell has run yet: run the notebook's cells from the top")
+    declared = declarations(cell)
+    missing = [name for name in declared if name not in namespace]
+    if missing:
+        raise ParameterError(f"{', '.join(missing)} not defined: run the parameters cell, then this one")
+    for name, declaration in declared.items():
+        namespace[name] = declaration.check(namespace[name])
+    at_defaults = all(namespace[name] == d.check(d.default) for name, d in declared.items() if name != "output_dir")
+    return Run(resolve_output_dir(namespace.get("output_dir", ""), notebook), notebook=notebook,
+               data_dir=resolve_data_dir(namespace.get("data_dir", "")), at_defaults=at_defaults,
+               parameters={name: namespace[name] for name in declared})
 
 
+# -- names papermill was given, and the two folders ----------------------------------------------------------------
 def check_parameter_names(history=None):
     """Stop when papermill was given a parameter name the notebook's `parameters` cell does not declare.
 
@@ -187,6 +289,23 @@ def _declared_names(source):
     return list(dict.fromkeys(names))
 
 
+def _is_parameters_cell(source: str) -> bool:
+    """True when every statement of ``source`` is ``name: type = literal`` (a `parameters` cell, not a cell that
+    happens to annotate one name among other code)."""
+    try:
+        body = ast.parse(source).body
+    except SyntaxError:
+        return False
+    def literal(node):
+        try:
+            ast.literal_eval(node)
+            return True
+        except ValueError:
+            return False
+    return bool(body) and all(isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None
+                              and literal(n.value) for n in body)
+
+
 def _injected_names(source):
     """The names papermill's injected cell assigns, or None if `source` is not such a cell: its first line is
     `# Parameters` and it holds nothing but `name = value` lines."""
@@ -225,132 +344,3 @@ def resolve_output_dir(output_dir, notebook):
         path = paths.REPO_ROOT / path
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-# -- what a notebook declares: its parameters and their types (for tools.run and tools.sweep) ---------------------
-
-OUTPUT_PARAM = "output_dir"     # the parameter a command sets itself (each run's own folder)
-
-
-def notebook_parameters(notebook):
-    """{name: papermill's description (inferred_type_name, default, help)} of the notebook's `parameters` cell,
-    in the cell's order; {} when the notebook has no such cell."""
-    import papermill        # here, not at the top: a student's `import helpers` stays fast
-
-    return papermill.inspect_notebook(str(notebook))
-
-
-def parameter_type(description):
-    """The annotation as a string ("int", "list[int]", "Optional[float]"); for an unannotated parameter, the
-    type of its default ("x = 3" gives "int")."""
-    annotation = description.get("inferred_type_name") or "None"
-    if annotation != "None":
-        return annotation.replace("typing.", "").replace(" ", "")
-    try:
-        default = ast.literal_eval(description.get("default", ""))
-    except (ValueError, SyntaxError):
-        return "any"
-    return type(default).__name__ if default is not None else "any"
-
-
-def convert(value, type_name):
-    """`value` (a YAML value, or the text typed after --grid NAME=) as the type `type_name` names.
-    Raises ValueError with a hint when it does not fit."""
-    import yaml
-
-    optional = re.fullmatch(r"Optional\[(.+)\]|(.+)\|None|None\|(.+)|Union\[(.+),None\]", type_name)
-    if optional:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
-            return None
-        type_name = next(group for group in optional.groups() if group)
-    if type_name == "str":
-        if isinstance(value, str):          # typed text: a quoted value loses its quotes, 'a,b' -> a,b
-            quoted = len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
-            return value[1:-1] if quoted else value
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return str(value)
-        raise ValueError("give a text")
-    if isinstance(value, str):              # typed text of another type: read it as YAML (8, 1e-3, [8, 32], true)
-        try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ValueError("a bracket or quote is not closed") from None
-    if type_name == "bool":
-        if value in (0, 1) and not isinstance(value, float):   # true/false/yes/no are already bools in YAML
-            return bool(value)
-        raise ValueError("use true or false")
-    if type_name == "int":
-        number = _number(value)
-        if number is None or not number.is_integer():
-            raise ValueError("give a whole number")
-        return int(number)
-    if type_name == "float":
-        number = _number(value)
-        if number is None:
-            raise ValueError("give a number")
-        return number
-    listed = re.fullmatch(r"(?:list|List|tuple|Tuple|Sequence)(?:\[(\w+)(?:,\.\.\.)?\])?", type_name)
-    if listed:
-        if not isinstance(value, list):
-            raise ValueError("write a list in brackets, e.g. [8, 32]")
-        return [convert(item, listed.group(1)) for item in value] if listed.group(1) else value
-    if type_name in ("dict", "Dict") and not isinstance(value, dict):
-        raise ValueError("write a mapping in braces, e.g. {a: 1}")
-    return value                            # any other annotation (Path, Any...): the value as YAML reads it
-
-
-def _number(value):
-    """`value` as a finite float, or None (bools and texts that are not numbers are not numbers)."""
-    if isinstance(value, bool):
-        return None
-    try:
-        number = float(value)               # YAML reads 1e-3 as text: float() reads it
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def split_values(text):
-    """Split V1,V2,... on the commas outside brackets and quotes: "[1,2],[3]" is two values."""
-    values, current, depth, quote = [], "", 0, None
-    for char in text:
-        if quote:
-            quote = None if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        elif char == "," and depth == 0:
-            values.append(current.strip())
-            current = ""
-            continue
-        current += char
-    if quote or depth:
-        raise ParameterError(f"--grid ...={text}: a bracket or quote is not closed")
-    return values + [current.strip()]
-
-
-def check_name(name, declared, notebook, where):
-    """ParameterError when `name` is not one of the `declared` parameters (with the closest name and the list), or
-    is output_dir, which the command sets itself. `where` says where the name was given (a file, --grid)."""
-    if name == OUTPUT_PARAM and name in declared:
-        raise ParameterError(f"{name} in {where} is set by the sweep (each run's own folder): leave it out")
-    if name not in declared:
-        close = difflib.get_close_matches(name, declared, n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
-        names = ", ".join(n for n in declared if n != OUTPUT_PARAM)
-        raise ParameterError(f"{Path(notebook).name} has no parameter {name!r} in {where}{hint}; it has: {names}")
-
-
-def checked_value(name, value, declared, where):
-    """`value` converted to the type of parameter `name`; a ParameterError naming both when it does not fit."""
-    description = declared[name]
-    type_name = parameter_type(description)
-    try:
-        return convert(value, type_name)
-    except ValueError as error:
-        declaration = f"{name}: {type_name} = {description.get('default')}  # {description.get('help')}"
-        raise ParameterError(f"{where}: {name}={value} is not a valid {type_name} ({error}); "
-                             f"the notebook declares {declaration}") from None

@@ -7,7 +7,8 @@ import pytest
 
 from helpers import paths
 from helpers.params import (ParameterError, check_choice, check_float, check_float_list, check_int, check_int_list,
-                            check_parameter_names, check_parameters, resolve_data_dir, resolve_output_dir)
+                            check_parameter_names, declarations, parameters_cell, resolve_data_dir,
+                            resolve_output_dir, setup)
 
 
 def test_parameter_error_is_a_value_error():
@@ -128,34 +129,33 @@ def test_check_float_list_refuses_empty_items_and_other_types(value):
 def test_check_float_list_names_the_bad_item_and_checks_each_range():
     with pytest.raises(ParameterError, match=r"lambdas \(item 2\)='x' must be a finite number"):
         check_float_list("lambdas", "0.1,x")
-    with pytest.raises(ParameterError, match=r"lambdas \(item 3\)=2.0 is too large: it must be at most 1.0"):
+    with pytest.raises(ParameterError, match=r"lambdas \(item 3\)=2.0 is too large: it must be at most 1"):
         check_float_list("lambdas", [0.1, 0.2, 2], minimum=1e-5, maximum=1.0)
 
 
-# -------------------------------------------------------------------------------------------------- check_parameters
-# A table like a notebook's setup cell holds, at values like the ones papermill passes (strings, ints for floats).
-def table(**values):
-    row = {"image_size": ("64", int, 16, 512), "lr": (1, float, 1e-6, 1.0), "seeds": ("0,1", list[int], 0, None),
-           "lambdas": ("0.01,0.005", list[float], 1e-5, 1.0), "target": ("jpeg", str, ["original", "jpeg"])}
-    for name, value in values.items():
-        row[name] = (value, *row[name][1:])
-    return row
+# ------------------------------------------------------------------------------- declarations: the parameters cell
+CELL = """data_dir: str = ""  # a folder
+output_dir: str = ""  # where outputs go
+image_size: int = 64  # side in pixels (16 to 512)
+lr: float = 0.001  # peak learning rate (1e-6 to 1)
+seeds: list[int] = [0, 1]  # seeds (each at least 0)
+lambdas: list[float] = [0.01, 0.005]  # trade-offs (each 1e-5 to 1)
+target: str = "jpeg"  # what to reproduce (one of: original, jpeg)
+dropout: float = 0.2  # probability (at most 0.9)
+show_explorer: bool = True  # end with the explorer
+"""
 
 
-def test_check_parameters_returns_each_row_checked_and_converted_in_the_table_order():
-    got = check_parameters(table())
-    assert got == (64, 1.0, [0, 1], [0.01, 0.005], "jpeg")
-    assert [type(v) for v in got] == [int, float, list, list, str]
-
-
-def test_check_parameters_keeps_values_that_are_already_right():
-    """The notebooks' stored defaults: each comes back equal and of the same type (an int stays an int)."""
-    defaults = {"image_size": (224, int, 8, None), "lr": (0.001, float, 1e-6, 1.0),
-                "seeds": ([0, 1, 2], list[int], 0, None), "lambdas": ([0.008, 0.004], list[float], 1e-5, 1.0),
-                "target": ("original", str, ["original", "jpeg"])}
-    got = check_parameters(defaults)
-    assert got == tuple(row[0] for row in defaults.values())
-    assert [type(v) for v in got] == [type(row[0]) for row in defaults.values()]
+def test_declarations_read_type_default_help_and_what_each_allows():
+    d = declarations(CELL)
+    assert list(d) == ["data_dir", "output_dir", "image_size", "lr", "seeds", "lambdas", "target", "dropout",
+                       "show_explorer"]
+    assert (d["image_size"].type, d["image_size"].default, d["image_size"].minimum, d["image_size"].maximum) == \
+        ("int", 64, 16, 512)
+    assert d["image_size"].help == "side in pixels (16 to 512)"
+    assert (d["seeds"].minimum, d["seeds"].maximum) == (0, None) and d["dropout"].maximum == 0.9
+    assert d["target"].choices == ("original", "jpeg") and d["data_dir"].choices is None
+    assert d["show_explorer"].type == "bool"
 
 
 @pytest.mark.parametrize("name, bad, message", [
@@ -163,27 +163,70 @@ def test_check_parameters_keeps_values_that_are_already_right():
     ("image_size", 2.5, "parameter image_size=2.5 must be an integer"),
     ("image_size", 1024, "parameter image_size=1024 is too large: it must be at most 512"),
     ("lr", "fast", "parameter lr='fast' must be a finite number"),
-    ("lr", 3, "parameter lr=3.0 is too large: it must be at most 1.0"),
+    ("lr", 3, "parameter lr=3.0 is too large: it must be at most 1"),
     ("seeds", "0,-1", r"parameter seeds \(item 2\)=-1 is too small: it must be at least 0"),
     ("seeds", "", "parameter seeds='' must be a comma-separated list of integers"),
-    ("lambdas", "0.01,2", r"parameter lambdas \(item 2\)=2.0 is too large: it must be at most 1.0"),
+    ("lambdas", "0.01,2", r"parameter lambdas \(item 2\)=2.0 is too large: it must be at most 1"),
     ("target", "png", "parameter target='png' is not allowed; choose one of: 'original', 'jpeg'"),
+    ("show_explorer", "yes", "parameter show_explorer='yes' must be True or False"),
+    ("data_dir", 3, "parameter data_dir=3 must be a text"),
 ])
-def test_check_parameters_stops_at_a_bad_value_with_its_checks_message(name, bad, message):
+def test_a_declaration_refuses_a_bad_value_naming_it_and_what_it_allows(name, bad, message):
     with pytest.raises(ParameterError, match=message):
-        check_parameters(table(**{name: bad}))
+        declarations(CELL)[name].check(bad)
 
 
-@pytest.mark.parametrize("row", [
-    (64, int, 16),                     # a number without its maximum (None: no bound)
-    (64, int),                         # no range at all
-    ("jpeg", str, "original", "jpeg"),  # choices not in one list
-    (64, bool, 0, 1),                  # a type without a check
-    [64, int, 16, 512],                # a list, not a row tuple
+def test_a_declaration_converts_what_papermill_passes():
+    d = declarations(CELL)
+    assert d["image_size"].check("64") == 64 and d["seeds"].check("0,1,2") == [0, 1, 2]
+    assert d["lambdas"].check(0.004) == [0.004] and d["lr"].check(1) == 1.0 and type(d["lr"].check(1)) is float
+
+
+@pytest.mark.parametrize("line, message", [
+    ("x: list = [1]  # no item type", "type 'list' is not one of"),
+    ("x: str = 'a'  # text (1 to 2)", "a range is for numbers"),
+    ("x: int = 1  # count (one of: a, b)", "'one of:' is for a str parameter"),
+    ("x: int = 1  # count (a to b)", "cannot read the range"),
 ])
-def test_check_parameters_refuses_a_malformed_row_naming_it(row):
-    with pytest.raises(TypeError, match="parameter table row 'image_size'"):
-        check_parameters({"image_size": row})
+def test_a_declaration_that_cannot_be_read_is_an_error_naming_it(line, message):
+    with pytest.raises(ValueError, match=message):
+        declarations(line)
+
+
+def _history(injected=None):
+    return ["", CELL] + ([injected] if injected else []) + ["run = setup(globals(), 'nb')"]
+
+
+def test_setup_checks_and_converts_every_declared_value_in_place(tmp_path):
+    namespace = dict(data_dir="", output_dir=str(tmp_path / "out"), image_size="32", lr=0.001, seeds="0,1",
+                     lambdas=[0.01, 0.005], target="jpeg", dropout=0.2, show_explorer=True)
+    run = setup(namespace, "nb", history=_history('# Parameters\nimage_size = "32"\n'))
+    assert namespace["image_size"] == 32 and namespace["seeds"] == [0, 1]
+    assert run.out == tmp_path / "out" and run.out.is_dir() and run.data_dir is None
+    assert run.parameters["image_size"] == 32 and run.at_defaults is False
+
+
+def test_setup_knows_the_stored_defaults_whatever_the_output_folder(tmp_path):
+    namespace = {name: d.default for name, d in declarations(CELL).items()} | {"output_dir": str(tmp_path)}
+    assert setup(namespace, "nb", history=_history()).at_defaults is True
+
+
+def test_setup_stops_at_a_bad_value_an_unknown_name_or_no_parameters_cell(tmp_path):
+    namespace = {name: d.default for name, d in declarations(CELL).items()} | {"output_dir": str(tmp_path)}
+    with pytest.raises(ParameterError, match="parameter dropout=0.95 is too large: it must be at most 0.9"):
+        setup(namespace | {"dropout": 0.95}, "nb", history=_history())
+    with pytest.raises(ParameterError, match="unknown parameter 'epoch'"):
+        setup(namespace, "nb", history=_history("# Parameters\nepoch = 3\n"))
+    with pytest.raises(ParameterError, match="no parameters cell has run yet"):
+        setup(namespace, "nb", history=["", "x = 1"])
+
+
+def test_every_notebook_declares_its_parameters_in_a_form_setup_reads():
+    for notebook in sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb")):
+        declared = declarations(parameters_cell(notebook))
+        assert {"data_dir", "output_dir"} <= set(declared), notebook.name
+        for d in declared.values():
+            assert d.check(d.default) == d.default or d.type.startswith("list"), (notebook.name, d.name)
 
 
 # --------------------------------------------------------------------------------------------- check_parameter_names
@@ -338,76 +381,3 @@ def test_papermill_stops_a_real_notebook_on_an_unknown_parameter(tmp_path):
     papermill.execute_notebook(str(tmp_path / "02_head.ipynb"), str(tmp_path / "known.ipynb"),
                                parameters={"image_size": 64, "output_dir": str(out)}, **run)
     assert out.is_dir()
-
-
-# -- what a notebook declares: parameter types and values (tools.run and tools.sweep check values with these) -------
-
-from helpers.params import (check_name, checked_value, convert, notebook_parameters,  # noqa: E402
-                            parameter_type, split_values)
-
-
-def _notebook(path, parameters):
-    """A notebook whose `parameters` cell is `parameters` ("" for a notebook without one)."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(parameters, metadata={"tags": ["parameters"] if parameters else []})]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, str(path))
-    return path
-
-
-def test_notebook_parameters_in_the_cells_order_and_none_without_a_parameters_cell(tmp_path):
-    declared = notebook_parameters(_notebook(tmp_path / "a.ipynb", 'size: int = 2  # a side\nlabel: str = "x"'))
-    assert list(declared) == ["size", "label"] and declared["size"]["help"] == "a side"
-    assert notebook_parameters(_notebook(tmp_path / "b.ipynb", "")) == {}
-
-
-def test_a_bad_name_or_value_is_a_parameter_error_naming_it(tmp_path):
-    """Before: these lived in tools.sweep and raised its SweepError; tools.run did not check values at all."""
-    declared = notebook_parameters(_notebook(tmp_path / "a.ipynb", "image_size: int = 64  # side in pixels"))
-    with pytest.raises(ParameterError, match=r"^p.yaml: image_size=big is not a valid int \(give a whole number\); "
-                                             r"the notebook declares image_size: int = 64  # side in pixels$"):
-        checked_value("image_size", "big", declared, "p.yaml")
-    with pytest.raises(ParameterError, match=r"a.ipynb has no parameter 'image_sise' in --grid \(did you mean "
-                                             r"image_size\?\); it has: image_size"):
-        check_name("image_sise", declared, tmp_path / "a.ipynb", "--grid")
-    assert checked_value("image_size", "32", declared, "p.yaml") == 32
-
-
-@pytest.mark.parametrize("type_name, text, expected", [
-    ("int", "16", 16), ("int", "1e3", 1000), ("int", "8.0", 8), ("float", "1e-3", 0.001), ("float", "2", 2.0),
-    ("bool", "true", True), ("bool", "No", False), ("bool", "1", True), ("bool", "0", False),
-    ("str", "relu", "relu"), ("str", "'8,32'", "8,32"), ("str", "12", "12"),
-    ("list[int]", "[8]", [8]), ("list[int]", "[8, 32]", [8, 32]), ("List[float]", "[1, 2.5]", [1.0, 2.5]),
-    ("Optional[int]", "none", None), ("Optional[int]", "8", 8), ("int|None", "null", None),
-    ("Union[int,None]", "3", 3), ("Path", "a/b", "a/b"),
-])
-def test_typed_text_converts_to_the_annotated_type(type_name, text, expected):
-    value = convert(text, type_name)
-    assert value == expected and type(value) is type(expected)
-
-
-@pytest.mark.parametrize("type_name, value", [
-    ("int", "abc"), ("int", "1.5"), ("int", True), ("int", "[1"), ("float", "fast"), ("float", "nan"),
-    ("bool", "maybe"), ("bool", 2), ("list[int]", "3"), ("list[int]", "[1, x]"), ("str", [1]), ("str", True),
-    ("Optional[int]", "many"),
-])
-def test_bad_values_are_refused(type_name, value):
-    with pytest.raises(ValueError):
-        convert(value, type_name)
-
-
-def test_yaml_values_and_unannotated_parameters():
-    assert convert(1, "float") == 1.0 and convert(16.0, "int") == 16 and convert(3, "str") == "3"
-    assert parameter_type({"inferred_type_name": "None", "default": "12"}) == "int"
-    assert parameter_type({"inferred_type_name": "None", "default": "0.5"}) == "float"
-    assert parameter_type({"inferred_type_name": "typing.Optional[int]", "default": "None"}) == "Optional[int]"
-
-
-def test_split_values_respects_brackets_and_quotes():
-    assert split_values("1,2, 3") == ["1", "2", "3"]
-    assert split_values("[8],[8,32]") == ["[8]", "[8,32]"]
-    assert split_values("'a,b',c") == ["'a,b'", "c"]
-    with pytest.raises(ParameterError, match="not closed"):
-        split_values("[1,2")

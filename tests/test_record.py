@@ -38,9 +38,7 @@ def test_save_metrics_writes_sorted_json_and_says_where(tmp_path, capsys):
     assert json.loads(text) == {"psnr": 28.5, "bpp": 0.25, "model": "conv"}
     assert text.index('"bpp"') < text.index('"model"') < text.index('"psnr"')
     assert text.endswith("}\n")
-    printed = capsys.readouterr().out
-    assert f"key metrics saved to {out / 'metrics.json'}" in printed
-    assert "previous" not in printed
+    assert "previous" not in capsys.readouterr().out
     assert not (out / "metrics.previous.json").exists()
     assert sorted(p.name for p in out.iterdir()) == ["metrics.json"]  # no temporary file left behind
 
@@ -87,3 +85,36 @@ def test_an_interrupted_metrics_write_leaves_the_file_and_no_temporary_file(tmp_
         record.save_metrics(tmp_path, {"psnr": 2.0})
     assert (tmp_path / "metrics.json").read_bytes() == before
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]
+
+
+# --------------------------------------------------------------------------------------------------------- the Run
+def test_keep_adds_to_metrics_json_at_once(tmp_path):
+    run = record.Run(tmp_path)
+    run.keep(psnr=np.float32(30.25), steps=600)
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"psnr": 30.25, "steps": 600}
+    run.keep(ssim=0.5, curve=(1.0, float("nan")))
+    assert json.loads((tmp_path / "metrics.json").read_text()) == {"psnr": 30.25, "steps": 600, "ssim": 0.5,
+                                                                    "curve": [1.0, None]}
+
+
+def test_a_claim_prints_its_numbers_and_is_recorded_whether_it_holds_or_not(tmp_path, capsys):
+    run = record.Run(tmp_path, notebook="nb")
+    assert run.claim("conv beats dense", 1.9 > 2 * 0.2, diff=1.9, spread=0.2) is True
+    assert run.claim("tanh beats relu", False, diff=-0.3) is False
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == ["supported: conv beats dense  [diff 1.9, spread 0.2]",
+                       "this run does not support: tanh beats relu  [diff -0.3]"]
+    claims = json.loads((tmp_path / "claims.json").read_text())
+    assert claims["conv beats dense"] == {"holds": True, "numbers": {"diff": 1.9, "spread": 0.2}, "at_defaults": False}
+    assert claims["tanh beats relu"]["holds"] is False
+
+
+def test_a_claim_that_fails_at_the_stored_defaults_stops_the_notebook_only_under_the_tests(tmp_path, monkeypatch):
+    monkeypatch.delenv(record.STRICT_VARIABLE, raising=False)
+    assert record.Run(tmp_path, at_defaults=True).claim("a", False, x=1) is False
+    monkeypatch.setenv(record.STRICT_VARIABLE, "1")
+    assert record.Run(tmp_path, at_defaults=False).claim("b", False, x=1) is False     # other parameters: goes on
+    assert record.Run(tmp_path, at_defaults=True).claim("c", True, x=1) is True
+    with pytest.raises(record.ClaimError, match=r"nb: at the stored defaults the lesson's claim does not hold: d "
+                                                r"\[x 1\]"):
+        record.Run(tmp_path, notebook="nb", at_defaults=True).claim("d", False, x=1)

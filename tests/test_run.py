@@ -255,7 +255,7 @@ def test_main_with_no_solution_notebooks(tmp_path, fake_dataset, no_new_runs, mo
 def test_the_full_size_parameter_file_fits_every_notebook(tmp_path):
     """params/full_size.yaml names only parameters the notebooks declare, with values of the declared types
     (a typo there would only surface hours into a GPU run)."""
-    from helpers.params import checked_value, notebook_parameters
+    from tools.notebook_parameters import checked_value, notebook_parameters
 
     values = run.read_parameter_file(paths.REPO_ROOT / "params" / "full_size.yaml")
     sections = {k for k, v in values.items() if isinstance(v, dict)}

@@ -15,7 +15,7 @@ folder, is refused at once.
 
 A parameter file is a YAML mapping. Top-level names apply to every notebook that declares them (others are
 skipped, so one file serves the whole series); a mapping under a notebook's name applies to that notebook only.
-Every value is checked against the type the notebook declares for it (``helpers.params.checked_value``, as
+Every value is checked against the type the notebook declares for it (``tools.notebook_parameters.checked_value``, as
 ``tools.sweep`` does) before any notebook runs::
 
     image_size: 224
@@ -34,7 +34,8 @@ import yaml
 
 from helpers import data, paths
 from helpers.files import OutputError, atomic_write, check_not_input, check_output_folder
-from helpers.params import OUTPUT_PARAM, ParameterError, checked_value, notebook_parameters
+from helpers.params import ParameterError
+from tools.notebook_parameters import OUTPUT_PARAM, checked_value, notebook_parameters
 from tools import report
 from tools.execute import execute_notebook
 

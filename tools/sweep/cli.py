@@ -7,7 +7,8 @@ import sys
 
 import tools.sweep
 from helpers.files import atomic_write
-from helpers.params import OUTPUT_PARAM, ParameterError
+from helpers.params import ParameterError
+from tools.notebook_parameters import OUTPUT_PARAM
 from tools.sweep.dask_runs import dask_client, run_on_dask
 from tools.sweep.plan import SweepError, plan_sweep
 from tools.sweep.runner import run_locally

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 from helpers.files import atomic_write
-from helpers.params import OUTPUT_PARAM
+from tools.notebook_parameters import OUTPUT_PARAM
 from tools.sweep.plan import SweepError
 from tools.sweep.runner import Runner
 from tools.sweep.store import fresh_dir, result_of

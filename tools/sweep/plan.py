@@ -1,5 +1,5 @@
 """The plan of a sweep: every name and value checked against the notebook, and every run listed, before anything
-runs or is written (`plan_sweep`). The checks of one name and one value are `helpers.params`' (`check_name`,
+runs or is written (`plan_sweep`). The checks of one name and one value are `tools.notebook_parameters`' (`check_name`,
 `checked_value`), the same that `tools.run` applies to a parameter file."""
 
 import itertools
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from helpers import paths
 from helpers.files import OutputError, check_output_folder, is_same_or_inside
-from helpers.params import check_name, checked_value, notebook_parameters, split_values
+from tools.notebook_parameters import check_name, checked_value, notebook_parameters, split_values
 
 MAX_ID_LEN = 120
 

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from helpers import paths, record     # light modules only: every run's process imports this one
-from helpers.params import OUTPUT_PARAM
+from tools.notebook_parameters import OUTPUT_PARAM
 from tools.sweep.store import LOG_FILE, fresh_dir, record_new_files, result_of
 
 ERROR_MARK = "sweep-run-error: "    # how a run tells the sweep its error's last line (in runner.log)
