@@ -119,10 +119,14 @@ def _check_autoencoder_outputs(model, x):
 
 
 def check_train_one_epoch(train_one_epoch):
-    """train_one_epoch(model, loader, optimizer) -> mean training loss (float) over the epoch."""
+    """train_one_epoch(model, loader, optimizer, scheduler=None) -> the epoch's mean loss over its examples (float),
+    checked step for step against helpers.train.train_one_epoch, the loop that helpers.train.fit runs."""
+    from .train import train_one_epoch as kit_train_one_epoch
+
     torch.manual_seed(0)
-    basis, weights = torch.rand(4, 3 * 8 * 8), torch.rand(32, 4)
-    data = (weights @ basis / 4).view(32, 3, 8, 8)  # 32 images mixed from 4 patterns: learnable in a few steps
+    basis, weights = torch.rand(4, 3 * 8 * 8), torch.rand(30, 4)
+    data = (weights @ basis / 4).view(30, 3, 8, 8)  # 30 images mixed from 4 patterns: learnable in a few steps
+    # batches of 8, 8, 8 and 6: the mean over the examples differs from the mean of the four batch losses
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(data, data), batch_size=8, shuffle=False)
     model = nn.Sequential(nn.Flatten(), nn.Linear(192, 16), nn.ReLU(), nn.Linear(16, 192), nn.Sigmoid(),
                           nn.Unflatten(1, (3, 8, 8)))
@@ -138,27 +142,29 @@ def check_train_one_epoch(train_one_epoch):
     _require(losses[-1] < losses[0] * 0.9,
              f"the loss should fall over 5 epochs, got {[round(v, 4) for v in losses]}. Hints: "
              f"optimizer.zero_grad() before each backward pass; compare the output with the target.")
-    # one epoch of plain SGD from fresh weights, against the same steps done here: exact, so that a missing
-    # zero_grad, a sum of the batch losses or the last batch's loss cannot pass
-    model, reference = fresh, copy.deepcopy(fresh)
-    ref_optimizer = torch.optim.SGD(reference.parameters(), lr=0.5)
-    ref_losses = []
-    for inputs, targets in loader:
-        ref_optimizer.zero_grad()
-        loss = nn.functional.mse_loss(reference(inputs), targets)
-        loss.backward()
-        ref_optimizer.step()
-        ref_losses.append(loss.item())
-    got = _call(train_one_epoch, model, loader, torch.optim.SGD(model.parameters(), lr=0.5), what="train_one_epoch")
-    _require(all(torch.allclose(p, r, atol=1e-5) for p, r in zip(model.parameters(), reference.parameters())),
+    # one epoch of SGD with a per-step schedule from the same weights, yours against the kit's: exact, so that a
+    # missing zero_grad or scheduler step, a sum of the batch losses or the last batch's loss cannot pass
+    yours, kits = fresh, copy.deepcopy(fresh)
+    runs = []
+    for net in (yours, kits):
+        opt = torch.optim.SGD(net.parameters(), lr=0.5)
+        runs.append((opt, torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=len(loader))))
+    got = _call(train_one_epoch, yours, loader, *runs[0], what="train_one_epoch")
+    want = kit_train_one_epoch(kits, loader, *runs[1])
+    _require(runs[0][1].last_epoch == runs[1][1].last_epoch,
+             f"the scheduler was stepped {runs[0][1].last_epoch} times in an epoch of {len(loader)} batches: when a "
+             f"scheduler is given, call scheduler.step() once after each optimizer.step()")
+    _require(all(torch.allclose(p, r, atol=1e-5) for p, r in zip(yours.parameters(), kits.parameters())),
              "after one epoch the weights differ from those of the usual steps on each batch (zero_grad, forward, "
              "MSE loss against the target, backward, step). Hint: call optimizer.zero_grad() before each backward "
              "pass, or the gradients of earlier batches add up.")
-    want = sum(ref_losses) / len(ref_losses)
-    _require(abs(got - want) <= 1e-5 * want,
-             f"the returned loss {got:.5f} is not the mean of the epoch's batch losses ({want:.5f}): return the mean "
-             f"of the batch losses, not their sum or the last one")
-    _passed(f"the loss falls from {losses[0]:.4f} to {losses[-1]:.4f} in 5 epochs")
+    batch_mean = float(np.mean([8, 8, 8, 6]))  # for the hint only
+    _require(isinstance(got, (float, np.floating)) and abs(got - want) <= 1e-5 * want,
+             f"the returned loss {got!r} is not the epoch's mean loss over its examples ({want:.5f}). Weight each "
+             f"batch's loss by its size (the last batch here holds 6 images, the others 8; mean batch size "
+             f"{batch_mean:g}): add loss.item() * len(targets) and divide by the number of examples.")
+    _passed(f"your loop takes the same steps as helpers.train.train_one_epoch; the loss falls from {losses[0]:.4f} "
+            f"to {losses[-1]:.4f} in 5 epochs")
 
 
 # --------------------------------------------------------------------------------------------------- 04 conv model

@@ -1,7 +1,8 @@
 """Training: notebook 03's loop as named pieces, and :func:`fit` built from them (used from notebook 04 on).
 
-* :func:`train_one_epoch` ``(model, loader, optimizer, loss_fn)``: for each batch zero the gradients, forward,
-  loss, backward, optimizer step; returns the epoch's mean loss (notebook 03's exercise);
+* :func:`train_one_epoch` ``(model, loader, optimizer, scheduler=None)``: for each batch zero the gradients, forward,
+  loss, backward, optimizer step (and a scheduler step); returns the epoch's mean loss over its examples (notebook
+  03's exercise, word for word);
 * :func:`evaluate` ``(model, data, loss)``: the validation loss, and PSNR and SSIM on **8-bit pixels** after
   mapping outputs and targets back to ``[0, 1]`` (:func:`target_inverse`), so the numbers compare across
   normalizations (see ``helpers.metrics``);
@@ -122,36 +123,31 @@ def _loss_fn(loss: str | Callable) -> Callable:
 
 
 # ------------------------------------------------------------------------------------ the pieces of notebook 03
-def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer,
-                    loss_fn: str | Callable = F.mse_loss, *, scheduler: Any = None,
-                    device: str | torch.device | None = None) -> float:
-    """One pass over ``loader`` (batches of ``(inputs, targets)``), one optimizer step per batch; returns the
-    epoch's mean loss (a float, each batch weighted by its size).
+def train_one_epoch(model: nn.Module, loader: DataLoader, optimizer: torch.optim.Optimizer, scheduler: Any = None,
+                    loss_fn: Callable = F.mse_loss) -> float:
+    """One pass over ``loader`` (batches of ``(inputs, targets)``), one optimizer step per batch: notebook 03's
+    exercise. Returns the epoch's mean loss over its examples (each batch's loss weighted by its size), a float.
 
-    ``loss_fn(outputs, targets)``: a function such as ``F.mse_loss`` (the default) or a name, ``'mse'``/``'l1'``.
-    ``scheduler``: stepped after every batch when given (a per-batch schedule such as ``OneCycleLR``).
-    ``device``: where the batches go (default: the model's device). The model is left in training mode.
-    Raises ``ValueError`` when the loader gives no batch.
+    ``scheduler``: stepped after every optimizer step when given (a per-step schedule such as ``OneCycleLR``).
+    ``loss_fn(outputs, targets)``: ``F.mse_loss`` unless told otherwise. The batches go to the model's device;
+    the model is left in training mode. Raises ``ValueError`` when the loader gives no batch.
     """
-    loss_fn = _loss_fn(loss_fn)
-    device = next(model.parameters()).device if device is None else resolve_device(device)
+    device = next(model.parameters()).device
     model.train()
-    running = torch.zeros((), dtype=torch.float64, device=device)   # summed on the device: no sync per batch
-    seen = 0
-    for x, y in loader:
-        x = x.to(device, non_blocking=True)
-        y = y.to(device, non_blocking=True)
-        optimizer.zero_grad(set_to_none=True)     # clear the last batch's gradients
-        batch_loss = loss_fn(model(x), y)         # forward, loss
-        batch_loss.backward()                     # gradients
+    total, seen = 0.0, 0
+    for inputs, targets in loader:
+        inputs, targets = inputs.to(device), targets.to(device)
+        optimizer.zero_grad()                     # clear the last batch's gradients
+        loss = loss_fn(model(inputs), targets)    # forward, loss
+        loss.backward()                           # gradients
         optimizer.step()                          # update the weights
         if scheduler is not None:
-            scheduler.step()
-        running += batch_loss.detach() * y.shape[0]
-        seen += y.shape[0]
+            scheduler.step()                      # the learning rate of the next step
+        total += loss.item() * len(targets)       # a batch of 16 counts 16 times
+        seen += len(targets)
     if seen == 0:
         raise ValueError("the training data is empty")
-    return float(running) / seen  # one device sync per epoch
+    return total / seen
 
 
 @torch.no_grad()
@@ -329,7 +325,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
         scheduler: str | None = None, loss: str = "mse", seed: int = 0, device: str | torch.device = "auto",
         patience: int | None = None, checkpoint: str | os.PathLike | None = None, resume: bool = False,
         overwrite: bool = False, progress: bool = True, restore_best: bool = True,
-        divergence_factor: float | None = 10.0) -> History:
+        divergence_factor: float | None = 10.0, epoch_fn: Callable | None = None) -> History:
     """Train ``model`` on ``train_data`` for ``epochs`` epochs and return its :class:`History`.
 
     Args:
@@ -355,6 +351,10 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
             the last epoch's.
         divergence_factor: raise :class:`TrainingError` when an epoch's training loss exceeds this many times the
             best one so far (``None``: only NaN/inf are errors).
+        epoch_fn: the function that trains one epoch, called as ``epoch_fn(model, loader, optimizer, scheduler)``
+            (scheduler: the per-step one, or None) and returning the epoch's mean loss; default
+            :func:`train_one_epoch` with ``loss``. Notebook 03 passes the student's own ``train_one_epoch`` (its loss
+            is then the student's: MSE).
 
     Raises:
         TrainingError: the loss became NaN/inf or diverged (the message names the epoch and suggests a lower lr).
@@ -373,6 +373,9 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
     opt = _make_optimizer(model, optimizer, lr, momentum, weight_decay)
     sched, per_batch = _make_scheduler(opt, scheduler, lr, epochs, len(train_loader))
     start, history, best = _start(ckpt, state, model, opt, sched, generator)
+    if epoch_fn is None:
+        def epoch_fn(model, loader, optimizer, scheduler):
+            return train_one_epoch(model, loader, optimizer, scheduler, loss_fn)
     _check_output_range(model, train_data)
     best_train = min(history.train_loss, default=math.inf)
     monitor = "val_loss" if val_loader is not None else "train_loss"
@@ -381,8 +384,7 @@ def fit(model: nn.Module, train_data: Dataset, val_data: Dataset | None = None, 
             t0 = time.perf_counter()
             _set_epoch(train_data, epoch - 1)             # new random crops and flips (helpers.data)
             epoch_lr = float(opt.param_groups[0]["lr"])
-            train_loss = train_one_epoch(model, train_loader, opt, loss_fn, scheduler=sched if per_batch else None,
-                                         device=dev)
+            train_loss = epoch_fn(model, train_loader, opt, sched if per_batch else None)
             best_train = _check_training_loss(epoch, train_loss, best_train, divergence_factor, lr)
             val = _validate(model, val_loader, loss_fn, dev, epoch, lr)
             monitored = val["loss"] if val_loader is not None else train_loss

@@ -369,22 +369,39 @@ def test_train_one_epoch_returns_the_size_weighted_mean_loss_and_updates_the_wei
         losses.append(loss.item())
         sizes.append(len(x))
     model.eval()
-    got = train_one_epoch(model, loader, opt, "l1")
+    got = train_one_epoch(model, loader, opt, loss_fn=nn.functional.l1_loss)
     assert isinstance(got, float) and model.training
     assert got == pytest.approx(sum(v * n for v, n in zip(losses, sizes)) / sum(sizes), rel=1e-6)
     for (k, a), b in zip(model.state_dict().items(), reference.state_dict().values()):
         assert torch.equal(a, b), k
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=6)
-    train_one_epoch(model, loader, opt, nn.functional.mse_loss, scheduler=sched, device="cpu")
+    train_one_epoch(model, loader, opt, sched)
     assert sched.last_epoch == 3                                            # stepped once per batch
     with pytest.raises(ValueError, match="empty"):
         train_one_epoch(model, [], opt)
 
 
 def test_train_one_epoch_is_notebook_03s_exercise(capsys):
-    """Called as notebook 03 calls the student's (model, loader, optimizer): its check passes."""
+    """Called as notebook 03 calls the student's (model, loader, optimizer, scheduler): its check passes."""
     checks.check_train_one_epoch(train_one_epoch)
     assert "loss falls" in capsys.readouterr().out
+
+
+def test_fit_runs_the_epoch_function_it_is_given_as_notebook_03_runs_the_students(sets):
+    """fit(epoch_fn=...) calls it once per epoch as (model, loader, optimizer, scheduler) with the per-step schedule,
+    and the run is the same as with the kit's own train_one_epoch."""
+    train_set, val = sets
+    calls = []
+
+    def students(model, loader, optimizer, scheduler=None):
+        calls.append(type(scheduler).__name__)
+        return train_one_epoch(model, loader, optimizer, scheduler)
+
+    torch.manual_seed(0)
+    a = fit(small_model(), train_set, val, **{**FAST, "epochs": 2}, scheduler="onecycle", epoch_fn=students)
+    torch.manual_seed(0)
+    b = fit(small_model(), train_set, val, **{**FAST, "epochs": 2}, scheduler="onecycle")
+    assert calls == ["OneCycleLR", "OneCycleLR"] and a.train_loss == b.train_loss and a.val_loss == b.val_loss
 
 
 def test_evaluate_takes_a_loader_or_a_dataset_and_a_loss_name_or_function(sets):
