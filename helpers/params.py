@@ -208,7 +208,8 @@ def setup(namespace: dict, notebook: str, *, history: list[str] | None = None):
     ``namespace``: the notebook's ``globals()``; each declared name is replaced by its checked, converted value.
     ``notebook``: the notebook's name (e.g. ``"03_baseline"``): its default output folder is
     ``runs/interactive/<notebook>``. ``history``: the sources of the cells run so far (default: this IPython
-    kernel's input history); the latest cell that declares parameters is the one checked.
+    kernel's input history); the latest cell that declares parameters is the one checked (outside IPython, with
+    no such cell in ``history``: the `parameters` cell of ``solutions/<notebook>.ipynb``).
     Returns a :class:`helpers.record.Run` for ``data_dir`` and ``output_dir`` (see :func:`resolve_data_dir` and
     :func:`resolve_output_dir`), which knows whether every value but ``output_dir`` is its stored default
     (``run.at_defaults``: the lesson's claims are written for those).
@@ -219,6 +220,8 @@ def setup(namespace: dict, notebook: str, *, history: list[str] | None = None):
     history = _input_history() if history is None else history
     check_parameter_names(history)
     cell = next((h for h in reversed(history) if _is_parameters_cell(h)), None)
+    if cell is None:
+        cell = _stored_parameters_cell(notebook)      # outside IPython (a test, a script): the notebook's file
     if cell is None:
         raise ParameterError("no parameters cell has run yet: run the notebook's cells from the top")
     declared = declarations(cell)
@@ -231,6 +234,15 @@ def setup(namespace: dict, notebook: str, *, history: list[str] | None = None):
     return Run(resolve_output_dir(namespace.get("output_dir", ""), notebook), notebook=notebook,
                data_dir=resolve_data_dir(namespace.get("data_dir", "")), at_defaults=at_defaults,
                parameters={name: namespace[name] for name in declared})
+
+
+def _stored_parameters_cell(notebook: str) -> str | None:
+    """The `parameters` cell of the notebook's file in solutions/ (else notebooks/), or None when neither exists."""
+    for folder in (paths.SOLUTIONS_DIR, paths.NOTEBOOKS_DIR):
+        path = Path(folder) / f"{notebook}.ipynb"
+        if path.is_file():
+            return parameters_cell(path) or None
+    return None
 
 
 # -- names papermill was given, and the two folders ----------------------------------------------------------------

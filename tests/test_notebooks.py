@@ -12,7 +12,7 @@ import papermill
 import pytest
 
 from helpers import checks, paths
-from helpers.params import ParameterError
+from helpers.params import ParameterError, declarations
 from tools import student
 
 SOLUTIONS = sorted(paths.SOLUTIONS_DIR.glob("[0-9][0-9]_*.ipynb"))
@@ -46,22 +46,6 @@ def test_one_documented_parameters_cell(path):
     assert sorted(declared) == sorted(params), f"{path.name}: papermill sees {sorted(params)}, cell has {declared}"
 
 
-@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_checks_cell_refuses_unknown_parameter_names(path):
-    """papermill only warns about a parameter name a notebook does not declare; the cell after the parameters cell
-    stops the run instead (helpers.params.check_parameter_names, tested in tests/test_params.py)."""
-    cells = read(path).cells
-    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
-    assert re.search(r"^check_parameter_names\(\)", cells[params + 1].source, flags=re.M), path.name
-
-
-# The parameters a setup cell handles outside its check_parameters table, and where.
-OUTSIDE_THE_TABLE = {"data_dir": "resolve_data_dir", "output_dir": "resolve_output_dir",
-                     "show_explorer": "read as it is (a bool)",
-                     "example_image": "checked in 01 once the images are listed (its maximum is their number)"}
-SINGLE_CHECKS = {"check_int", "check_float", "check_choice", "check_int_list", "check_float_list"}
-
-
 def parameters_and_setup(path):
     """The sources of a notebook's `parameters` cell and of the setup cell right after it."""
     cells = read(path).cells
@@ -70,63 +54,57 @@ def parameters_and_setup(path):
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
-def test_setup_cell_checks_the_parameters_in_one_table(path):
-    """One helpers.params.check_parameters table: a row for every declared parameter (but OUTSIDE_THE_TABLE), no
-    single check_* line beside it, and the names it assigns are its rows' names, in their order, each row's value
-    the parameter of its name (a swapped pair of ints would pass its checks and train the wrong model)."""
-    declared_source, setup = parameters_and_setup(path)
-    tree = ast.parse(setup)
-    calls = {node.func.id for node in ast.walk(tree) if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}
-    assert not calls & SINGLE_CHECKS, f"{path.name}: {sorted(calls & SINGLE_CHECKS)} beside the table"
-    tables = [node for node in tree.body if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call)
-              and getattr(node.value.func, "id", None) == "check_parameters"]
-    assert len(tables) == 1, f"{path.name}: expected one `... = check_parameters({{...}})`"
-    assigned = [target.id for target in tables[0].targets[0].elts]
-    rows = tables[0].value.args[0]
-    names = [key.value for key in rows.keys]
-    values = [row.elts[0].id for row in rows.values]
-    assert assigned == names, f"{path.name}: assigns {assigned}, the table's rows are {names}"
-    assert values == names, f"{path.name}: a row's value is not the parameter of its name: {names} vs {values}"
-    declared = re.findall(r"^(\w+)\s*:", declared_source, flags=re.M)
-    assert names == [n for n in declared if n not in OUTSIDE_THE_TABLE], f"{path.name}: table and parameters differ"
+def test_each_parameter_is_declared_once_and_checked_by_one_setup_call(path):
+    """The parameters cell declares every parameter the way helpers.params reads it (type, default, help and what it
+    allows); the cell after it calls `run = setup(globals(), "<notebook>")` once (it checks every one of them), and
+    no parameter is named again in a table or a tuple unpack."""
+    declared_source, setup_source = parameters_and_setup(path)
+    declared = declarations(declared_source)
+    assert list(declared) == re.findall(r"^(\w+)\s*:", declared_source, flags=re.M), path.name
+    for d in declared.values():
+        assert d.help, f"{path.name}: {d.name} has no help comment"
+        if d.type in ("int", "float", "list[int]", "list[float]") and d.name != "example_image":
+            assert d.minimum is not None or d.maximum is not None, f"{path.name}: {d.name} declares no range"
+    tree = ast.parse(setup_source)
+    calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "setup"]
+    assert len(calls) == 1 and ast.unparse(calls[0]) == f"setup(globals(), '{path.stem}')", path.name
+    assert "check_parameters" not in setup_source and "check_parameter_names" not in setup_source, path.name
 
 
 def run_setup(path, tmp_path, **injected):
     """Execute the parameters cell, papermill-like assignments of `injected`, and the setup cell; the namespace."""
-    declared_source, setup = parameters_and_setup(path)
-    namespace = {"output_dir": str(tmp_path)}
+    declared_source, setup_source = parameters_and_setup(path)
+    namespace = {}
     exec(compile(declared_source, str(path), "exec"), namespace)
     namespace.update(output_dir=str(tmp_path), **injected)
-    exec(compile(setup, str(path), "exec"), namespace)
+    exec(compile(setup_source, str(path), "exec"), namespace)
     return namespace
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_setup_cell_keeps_the_stored_defaults_and_stops_on_a_bad_value(path, tmp_path):
-    """At the stored defaults every parameter comes out of the table equal and of the same type (the notebooks'
-    numbers depend on it; a list stored as text, 01's "2,5,10", comes out as its list of numbers); a bad value in
-    the first row stops with the ParameterError that names it."""
+    """At the stored defaults every parameter comes out of setup equal and of the same type (the notebooks' numbers
+    depend on it: 64 is not 64.0), and the run knows it is at its defaults; a bad value stops with the ParameterError
+    that names it."""
     declared_source, _ = parameters_and_setup(path)
     defaults = {}
     exec(compile(declared_source, str(path), "exec"), defaults)
     checked = run_setup(path, tmp_path)
-    for name in re.findall(r"^(\w+)\s*:", declared_source, flags=re.M):
-        if name in OUTSIDE_THE_TABLE:
-            continue
-        want = defaults[name]
-        if isinstance(want, str) and isinstance(checked[name], list):
-            want = [type(checked[name][0])(item) for item in want.split(",")]
-        assert repr(checked[name]) == repr(want) and type(checked[name]) is type(want), name  # 64 is not 64.0
-    first = next(n for n in re.findall(r"^(\w+)\s*:", declared_source, flags=re.M) if n not in OUTSIDE_THE_TABLE)
+    for name in declarations(declared_source):
+        if name != "output_dir":
+            assert repr(checked[name]) == repr(defaults[name]) and type(checked[name]) is type(defaults[name]), name
+    assert checked["run"].at_defaults and checked["run"].out == tmp_path
+    first = next(n for n, d in declarations(declared_source).items() if d.type in ("int", "float"))
     with pytest.raises(ParameterError, match=f"parameter {first}"):
         run_setup(path, tmp_path, **{first: "not a value"})
+
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
 def test_goals_first_and_lessons_last(path):
     nb = read(path)
     assert nb.cells[0].cell_type == "markdown" and "Goals" in nb.cells[0].source
     assert nb.cells[-1].cell_type == "markdown" and "What we learned" in nb.cells[-1].source
-    assert any("save_metrics" in c.source for c in nb.cells if c.cell_type == "code")
+    assert any("run.keep(" in c.source for c in nb.cells if c.cell_type == "code")
 
 
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
@@ -140,23 +118,6 @@ def test_markdown_is_not_commented_out(path):
         assert not any(line.startswith("# #") for line in lines), f"{path.name}: cell {i} has '# #'"
         if len(lines) > 1:
             assert not all(line.startswith("#") for line in lines), f"{path.name}: cell {i} is all headings"
-
-
-def test_05_asks_for_a_prediction_before_each_study_and_judges_against_five_seeds(tmp_path):
-    """Notebook 05 (issue 15): the code cell right before every study that trains (calls train_variant) is the
-    student's prediction (`my_prediction = ...`); every study but the seeds judges its variants with the verdict
-    table or a printed comparison with the prediction; at the stored defaults the seed spread comes from at least
-    5 seeds and the SGD sweep has at least 3 rates."""
-    path = paths.SOLUTIONS_DIR / "05_regularization.ipynb"
-    cells = [c for c in read(path).cells if c.cell_type == "code"]
-    studies = [i for i, c in enumerate(cells) if re.search(r"^\s*(_, \w+ = )?train_variant\(", c.source, flags=re.M)]
-    assert len(studies) >= 6, f"expected at least 6 studies, found {len(studies)}"
-    for i in studies:
-        assert cells[i - 1].source.lstrip().startswith("my_prediction ="), cells[i].source[:80]
-        assert "my_prediction" in cells[i].source, f"the study does not compare with the prediction: {cells[i].source[:80]}"
-    checked = run_setup(path, tmp_path)
-    assert len(set(checked["seeds"])) >= 5 and len(checked["sgd_lrs"]) >= 3
-    assert checked["batch_size"] == 16
 
 
 def test_no_output_comparison_markers():
@@ -256,15 +217,38 @@ def test_check_fails_on_the_stub(path, exercise, check, tmp_path, monkeypatch):
         run_exercise(path, exercise, check, make_stub=True)
 
 
-def test_04_shows_the_courses_224_setting_at_its_defaults_and_the_full_size_file_skips_it(tmp_path):
-    """Issue 15: one run at the course's 224x224 with resize is executed at the stored defaults (section 9 of 04);
-    params/full_size.yaml runs the whole notebook at 224x224, so it turns the short extra run off."""
-    import yaml
+# ------------------------------------------------------------------------------------- lessons written by people
+def _branched_prose(tree):
+    """The lines of `tree` where prose is chosen by a branch: `"a" if x else "b"` with text on both sides, or an
+    if/else whose two sides both print."""
+    def texty(node):
+        return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, str))
 
-    path = paths.SOLUTIONS_DIR / "04_conv_model.ipynb"
-    checked = run_setup(path, tmp_path)
-    assert checked["full_size_epochs"] >= 1
-    section = next(c.source for c in read(path).cells if c.source.startswith("if full_size_epochs:"))
-    assert 'image_size=224' in section and 'preprocess="resize"' in section and "train.fit(full_model" in section
-    full = yaml.safe_load((paths.REPO_ROOT / "params" / "full_size.yaml").read_text())["04_conv_model"]
-    assert full["full_size_epochs"] == 0 and full["image_size"] == 224
+    def prints(body):
+        return any(isinstance(n, ast.Call) and getattr(n.func, "id", "") == "print" for b in body for n in ast.walk(b))
+
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.IfExp) and texty(node.body) and texty(node.orelse) and len(
+                ast.unparse(node.body) + ast.unparse(node.orelse)) > 30:
+            found.append(node.lineno)
+        if isinstance(node, ast.If) and node.orelse and prints(node.body) and prints(node.orelse):
+            found.append(node.lineno)
+    return found
+
+
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: p.stem)
+def test_no_prose_is_generated_by_branches_and_the_lesson_is_checked_by_claims(path):
+    """A lesson is markdown a person wrote; the run checks its claims (`run.claim`), it does not choose its sentences
+    with if/else. Every notebook checks at least one claim."""
+    cells = [c for c in read(path).cells if c.cell_type == "code"]
+    for i, cell in enumerate(cells):
+        lines = _branched_prose(ast.parse(student.replace_solutions(cell.source, student.CODE_STUB)))
+        assert not lines, f"{path.name}, code cell {i}: prose chosen by a branch at line(s) {lines}"
+    assert any("run.claim(" in c.source for c in cells), f"{path.name} checks no claim"
+
+
+def test_the_branch_detector_finds_both_shapes():
+    assert _branched_prose(ast.parse('print("the autoencoder wins by far" if a > b else "JPEG wins by far here")'))
+    assert _branched_prose(ast.parse('if a:\n    print(f"{a} wins")\nelse:\n    print("it does not")'))
+    assert not _branched_prose(ast.parse('if a:\n    print(f"{a} wins")\nrun.claim("a wins", a > b, a=a)'))
