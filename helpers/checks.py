@@ -399,3 +399,31 @@ def check_gaussian_likelihood(gaussian_likelihood):
              "the likelihood must stay differentiable in the scales (torch operations only, no numpy or .item()): "
              "the hyper decoder learns through it")
     _passed("P(k | s) = Phi((k + 1/2) / s) - Phi((k - 1/2) / s): every element of y gets its own Gaussian")
+
+
+# ----------------------------------------------------------------------------------------- 01 explore: SSIM by hand
+def check_ssim(ssim):
+    """ssim(a, b) -> float for two 2-D arrays of values 0..255, checked against scikit-image's SSIM with Wang et al.'s
+    settings (Gaussian window of sigma 1.5, population statistics, data range 255)."""
+    from skimage.metrics import structural_similarity
+
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 256, (40, 48)).astype(np.uint8)
+    smooth = np.clip(np.cumsum(rng.normal(0, 6, (40, 48)), axis=1) + 128, 0, 255).astype(np.uint8)
+    cases = {"a noisy copy": (a, np.clip(a + rng.normal(0, 25, a.shape), 0, 255).astype(np.uint8)),
+             "a darker copy": (a, (a * 0.7).astype(np.uint8)),
+             "a smooth image and its shifted copy": (smooth, np.roll(smooth, 2, axis=1)),
+             "an image and itself": (smooth, smooth)}
+    for name, (x, y) in cases.items():
+        got = _call(ssim, x, y, what="ssim")
+        want = structural_similarity(x, y, data_range=255, gaussian_weights=True, sigma=1.5,
+                                     use_sample_covariance=False)
+        _require(isinstance(got, (float, np.floating)) and np.ndim(got) == 0,
+                 f"ssim should return one number (a float), got {type(got).__name__} "
+                 f"{getattr(got, 'shape', '')}. Hint: the score is the mean of the SSIM map: float(ssim_map.mean()).")
+        _require(abs(got - want) < 1e-6,
+                 f"ssim on {name}: got {got:.5f}, scikit-image says {want:.5f}. Hints: convert to float before "
+                 f"multiplying (uint8 products overflow); variance = blur(a * a) - mu_a ** 2 and covariance = "
+                 f"blur(a * b) - mu_a * mu_b; C1 = (0.01 * 255) ** 2, C2 = (0.03 * 255) ** 2; leave out a border of "
+                 f"5 pixels on each side before taking the mean (ssim_map[5:-5, 5:-5]).")
+    _passed(f"your ssim matches scikit-image on {len(cases)} pairs of images (e.g. {want:.2f} for an image and itself)")

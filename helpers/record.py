@@ -63,10 +63,11 @@ class Run:
         self.metrics.update(new)
         atomic_write(self.out / METRICS_FILE, json.dumps(self.metrics, indent=2, sort_keys=True) + "\n")
 
-    def claim(self, text: str, holds: Any, **numbers: Any) -> bool:
+    def claim(self, text: str, holds: Any, **numbers: Any) -> None:
         """Check one claim of the lesson: print it with the ``numbers`` that decide it and whether this run supports
-        it; record it in ``claims.json``. Returns ``bool(holds)``. Raises :class:`ClaimError` when it does not hold,
-        the parameters are the stored defaults, and ``KIT_CLAIMS_MUST_HOLD`` is set."""
+        it; record it in ``claims.json`` (``run.claims``). Returns None, so a cell ending with it shows only its line.
+        Raises :class:`ClaimError` when it does not hold, the parameters are the stored defaults, and
+        ``KIT_CLAIMS_MUST_HOLD`` is set."""
         holds = bool(holds)
         shown = ", ".join(f"{name} {_shown(value)}" for name, value in numbers.items())
         print(f"{'supported' if holds else 'this run does not support'}: {text}" + (f"  [{shown}]" if shown else ""))
@@ -78,7 +79,6 @@ class Run:
         if not holds and self.at_defaults and os.environ.get(STRICT_VARIABLE):
             raise ClaimError(f"{self.notebook}: at the stored defaults the lesson's claim does not hold: {text} "
                              f"[{shown}]")
-        return holds
 
     def figure(self, fig, name: str) -> None:
         """Save a matplotlib figure as ``<out>/<name>.png`` (150 dpi) for the report; returns None, so a cell ending
@@ -105,10 +105,12 @@ def _keep_previous(path: Path) -> None:
 
 
 def _plain(value: Any, name: str) -> Any:
-    """A value JSON can hold: numpy and torch scalars become Python numbers, tuples lists, NaN and inf None; anything
-    else is a TypeError naming the metric ``name``."""
+    """A value JSON can hold: numpy and torch scalars become Python numbers, arrays and tuples lists, NaN and inf
+    None; anything else is a TypeError naming the metric ``name``."""
     if isinstance(value, dict):
         return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
+    if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:      # a numpy array or a torch tensor
+        value = value.tolist()
     if isinstance(value, (list, tuple)):
         return [_plain(v, name) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:

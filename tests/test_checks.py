@@ -409,3 +409,45 @@ def test_check_gaussian_likelihood_fails_wrong_answers():
     fails(checks.check_gaussian_likelihood, detached, match="differentiable in the scales")
     fails(checks.check_gaussian_likelihood, lambda y, s: gaussian_likelihood(y, s).sum(), match="shape of y_hat")
     fails(checks.check_gaussian_likelihood, stub, match="gaussian_likelihood is not written yet")
+
+
+# ------------------------------------------------------------------------------------------------------ check_ssim
+def ssim_answer(mistake=None):
+    from scipy.ndimage import gaussian_filter
+
+    def ssim(a, b):
+        def blur(x):
+            return gaussian_filter(x, sigma=1.5, truncate=3.5)
+        if mistake != "uint8":
+            a, b = a.astype(np.float64), b.astype(np.float64)
+        else:
+            a, b = a.astype(np.uint16), b.astype(np.uint16)
+        mu_a, mu_b = blur(a), blur(b)
+        var_a = blur(a * a) - mu_a ** 2
+        var_b = blur(b * b) - mu_b ** 2
+        cov = blur(a * b) - mu_a * mu_b if mistake != "no covariance" else np.sqrt(np.abs(var_a * var_b))
+        c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+        s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2))
+        if mistake == "map":
+            return s
+        return float(s.mean() if mistake == "no crop" else s[5:-5, 5:-5].mean())
+
+    return ssim
+
+
+def test_check_ssim_passes_a_right_answer(capsys):
+    assert "matches scikit-image" in passes(checks.check_ssim, ssim_answer(), capsys=capsys)
+
+
+@pytest.mark.parametrize("mistake, match", [
+    ("no crop", "leave out a border of 5 pixels"),
+    ("no covariance", "covariance = blur"),
+    ("map", "should return one number"),
+    ("uint8", "convert to float"),
+])
+def test_check_ssim_fails_wrong_answers(mistake, match):
+    fails(checks.check_ssim, ssim_answer(mistake), match=match)
+
+
+def test_check_ssim_stub():
+    fails(checks.check_ssim, stub, match="ssim is not written yet")

@@ -35,7 +35,7 @@ from ..images import IMAGE_SUFFIXES, DataError, image_size, read_image
 from ..sample import SAMPLE_QUALITIES, build_sample
 from .cache import (CACHE_VERSION, MEMORY_CACHE_LIMIT, Cache, cache_stats, clear_memory_cache, default_cache,
                     reset_cache_stats)
-from .datasets import PREPROCESS, SIDES, ImagePairs, Splits, make_splits
+from .datasets import PREPROCESS, SIDES, ImagePairs, Splits, assign_sides, is_grayscale, make_splits
 from .normalization import NORMALIZATIONS, Normalization
 from .sources import (LIVE_DIRNAME, Pair, default_dataset_root, find_live_root, load_folder, load_live,
                       load_pairs)
@@ -59,6 +59,8 @@ __all__ = [
     "load_folder",
     "load_pairs",
     "make_splits",
+    "assign_sides",
+    "is_grayscale",
     "dataset_summary",
     "format_summary",
     "default_cache",
