@@ -587,16 +587,18 @@ def test_bad_codec_checkpoints_name_the_file_and_what_to_do(checkpoint, tmp_path
 # -- streams written before the hyperprior --------------------------------------------------------------
 
 GOLDEN = Path(__file__).parent / "golden" / "factorized_v1_astronaut_48x63.nck"
+GOLDEN_MODEL = Path(__file__).parent / "golden" / "rd_lambda0.004.pt"   # the codec that wrote it (shipped until 2026-12)
 
 
 def test_a_stream_written_before_the_hyperprior_still_decodes_exactly():
-    """``GOLDEN`` was written by the shipped rd_lambda0.004 codec before stream format version 2 existed (commit
-    278be97): astronaut()[40:88, 150:213]. It decodes to the same pixels, and today's writer gives the same bytes."""
+    """``GOLDEN`` was written by the then shipped rd_lambda0.004 codec (kept as ``GOLDEN_MODEL``) before stream
+    format version 2 existed (commit 278be97): astronaut()[40:88, 150:213]. It decodes to the same pixels, and
+    today's writer gives the same bytes."""
     from skimage import data as skdata
     import hashlib
 
     data = GOLDEN.read_bytes()
-    codec = codec_for_stream(data)
+    codec = codec_for_stream(data, candidates=[GOLDEN_MODEL])
     assert codec.name == "rd_lambda0.004" and type(codec) is Codec and unpack(data)[0].version == 1
     decoded = codec.decompress(data)
     assert hashlib.sha256(decoded.tobytes()).hexdigest() == \
