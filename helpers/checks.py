@@ -290,6 +290,26 @@ def check_should_stop(should_stop):
     _passed(f"your early-stopping rule agrees on {len(cases)} cases")
 
 
+def check_one_cycle_lr(one_cycle_lr):
+    """one_cycle_lr(step, total_steps, peak_lr) -> the learning rate of torch's OneCycleLR (its defaults: 30 % warm-up,
+    cosine both ways, from peak_lr / 25 up to peak_lr and down to peak_lr / 25 / 1e4) at 0-based ``step``."""
+    for total, peak in ((100, 0.003), (37, 0.1), (11, 1.0)):
+        optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=peak)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=peak, total_steps=total)
+        for step in range(total):
+            want = optimizer.param_groups[0]["lr"]
+            got = _call(one_cycle_lr, step, total, peak, what="one_cycle_lr")
+            _require(isinstance(got, (int, float)) and not isinstance(got, bool),
+                     f"one_cycle_lr({step}, {total}, {peak}) should return a number, got {type(got).__name__}")
+            _require(math.isclose(got, want, rel_tol=1e-6, abs_tol=1e-12),
+                     f"one_cycle_lr(step={step}, total_steps={total}, peak_lr={peak}) should be {want:.6g}, got "
+                     f"{got:.6g}. Hint: the warm-up ends at step 0.3 * total_steps - 1 (a float), the decay at "
+                     f"total_steps - 1; each phase moves between its two rates along half a cosine.")
+            optimizer.step()
+            schedule.step()
+    _passed("your one-cycle schedule gives torch's OneCycleLR rate at every step of three runs")
+
+
 # ----------------------------------------------------------------------------------------------- 06 bottleneck
 def check_latent_bpp(latent_bpp):
     """latent_bpp(latent_numel, height, width, bits_per_value) -> bits per pixel of a stored latent."""

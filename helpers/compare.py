@@ -132,7 +132,8 @@ def photo_metrics(model, images, tile, normalization, bits_per_value=8):
     Returns a dict of floats: 'bpp' (the stored rate), 'image_psnr' (dB, mean of the per-image PSNRs),
     'psnr_of_mean_mse' (dB, the PSNR of the mean squared error over images: a bad image weighs more, as it does in
     the training loss), 'image_mse' (mean, on 0-255 pixels), 'image_ssim' (mean), and 'per_image_psnr' (a list,
-    one per image, in order). Patch PSNR during training is usually higher: patches skip the tile seams."""
+    one per image, in order). The mean of per-patch PSNRs printed during training is usually higher, mostly
+    because a mean of PSNRs rewards easy patches (notebook 03, section 6, measures each step)."""
     if len(images) == 0:
         raise ValueError("photo_metrics needs at least one photograph")
     psnrs, mses, ssims = [], [], []

@@ -105,8 +105,9 @@ def _keep_previous(path: Path) -> None:
 
 
 def _plain(value: Any, name: str) -> Any:
-    """A value JSON can hold: numpy and torch scalars become Python numbers, arrays and tuples lists, NaN and inf
-    None; anything else is a TypeError naming the metric ``name``."""
+    """A value JSON can hold: numpy and torch scalars become Python numbers, arrays and tuples lists, NaN None,
+    infinities the texts "inf" and "-inf" (a PSNR of identical images); anything else is a TypeError naming the
+    metric ``name``."""
     if isinstance(value, dict):
         return {str(k): _plain(v, f"{name}.{k}") for k, v in value.items()}
     if hasattr(value, "tolist") and getattr(value, "ndim", 0) > 0:      # a numpy array or a torch tensor
@@ -115,7 +116,9 @@ def _plain(value: Any, name: str) -> Any:
         return [_plain(v, name) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 0) == 0:
         value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, float) and math.isnan(value):
         return None
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value

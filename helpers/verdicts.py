@@ -64,16 +64,21 @@ def noise_band(spread: float, factor: float = NOISE_FACTOR) -> float:
 
 
 def verdict(difference: float, spread: float, *, higher_is_better: bool = True,
-            factor: float = NOISE_FACTOR) -> str:
-    """``'better'``, ``'worse'`` or ``'within noise'`` for ``difference`` = variant - baseline of one metric.
+            factor: float = NOISE_FACTOR, still_improving: bool = False) -> str:
+    """``'better'``, ``'worse'``, ``'within noise'`` or ``'undecided'`` for ``difference`` = variant - baseline of
+    one metric.
 
     ``spread``: the seed spread of that metric (:func:`seed_spread`). ``higher_is_better``: True for PSNR and SSIM,
-    False for losses and MSE. Within noise when ``|difference| <= factor * spread``."""
+    False for losses and MSE. Within noise when ``|difference| <= factor * spread``. ``still_improving``: the
+    variant's best epoch was its last; then a variant behind the baseline is ``'undecided'`` (a longer run may
+    close the gap), not ``'worse'``."""
     if not math.isfinite(difference):
         return "diverged"
     if abs(difference) <= noise_band(spread, factor):
         return "within noise"
     improved = difference > 0 if higher_is_better else difference < 0
+    if not improved and still_improving:
+        return "undecided"
     return "better" if improved else "worse"
 
 
@@ -105,7 +110,7 @@ def judge_prediction(question: str, guess, answer, *, accepted: Sequence | None 
     accepted = [answer] if accepted is None else list(accepted)
     if not _said(guess):
         options = f" (one of {', '.join(map(repr, choices))})" if choices else ""
-        print(f"{question}: the run says {answer!r}. You made no prediction{options}: write one before the next run.")
+        print(f"{question}: the run says {answer!r} (no prediction written{options})")
         return None
     if choices is not None and not any(_same_answer(guess, c) for c in choices):
         print(f"{question}: your prediction {guess!r} is not one of {', '.join(map(repr, choices))}; "
@@ -124,8 +129,7 @@ def judge_size_prediction(question: str, guess, measured: float, unit: str = "dB
     within a factor of 2 of each other, else too large or too small. ``guess``: a number, or ``None`` / ``""``
     for no prediction. Returns ``True`` (about right), ``False`` or ``None`` (no prediction)."""
     if not _said(guess):
-        print(f"{question}: the run measured {measured:.2f} {unit}. You made no prediction: write one before the "
-              f"next run.")
+        print(f"{question}: the run measured {measured:.2f} {unit} (no prediction written)")
         return None
     guess = float(guess)
     ratio = guess / measured if measured > 0 else (1.0 if guess == 0 else math.inf)

@@ -60,7 +60,8 @@ def test_judge_prediction_agrees_case_insensitively_and_with_any_accepted_answer
 @pytest.mark.parametrize("guess", [None, "", "  "])
 def test_judge_prediction_without_a_prediction_says_so(guess, capsys):
     assert judge_prediction("best", guess, "tanh", choices=["relu", "tanh"]) is None
-    assert "no prediction" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no prediction written" in out and "'tanh'" in out and "write one" not in out
 
 
 def test_judge_prediction_names_a_guess_outside_the_choices(capsys):
@@ -70,7 +71,15 @@ def test_judge_prediction_names_a_guess_outside_the_choices(capsys):
 
 @pytest.mark.parametrize("guess, measured, want, word", [(0.5, 0.3, True, "about right"), (0.6, 0.3, True, "about right"),
                                                         (0.61, 0.3, False, "too large"), (0.1, 0.3, False, "too small"),
-                                                        (None, 0.3, None, "no prediction")])
+                                                        (None, 0.3, None, "no prediction written")])
 def test_judge_size_prediction_within_a_factor_of_two(guess, measured, want, word, capsys):
     assert judge_size_prediction("seed spread", guess, measured) is want
     assert word in capsys.readouterr().out
+
+
+def test_a_variant_behind_but_still_improving_is_undecided_not_worse():
+    assert verdict(-1.0, 0.1, still_improving=True) == "undecided"
+    assert verdict(-1.0, 0.1) == "worse"
+    assert verdict(1.0, 0.1, still_improving=True) == "better"
+    assert verdict(0.1, 0.1, still_improving=True) == "within noise"
+    assert verdict(0.5, 0.1, higher_is_better=False, still_improving=True) == "undecided"
