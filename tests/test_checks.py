@@ -2,6 +2,7 @@
 CheckFailed and a hint. The right answers here are written like the solutions; the wrong ones are the mistakes
 students make."""
 
+import math
 import warnings
 
 import numpy as np
@@ -451,3 +452,21 @@ def test_check_ssim_fails_wrong_answers(mistake, match):
 
 def test_check_ssim_stub():
     fails(checks.check_ssim, stub, match="ssim is not written yet")
+
+
+# -- 05: the one-cycle schedule ---------------------------------------------------------------------------
+def _one_cycle(step, total_steps, peak_lr, warmup=0.3, shape=lambda p: (1 + math.cos(math.pi * p)) / 2):
+    start, end = peak_lr / 25, peak_lr / 25 / 1e4
+    w = warmup * total_steps - 1
+    a, b, p = (start, peak_lr, step / w) if step <= w else (peak_lr, end, (step - w) / (total_steps - 1 - w))
+    return b + (a - b) * shape(p)
+
+
+def test_check_one_cycle_lr_passes_the_formula_and_fails_near_misses(capsys):
+    checks.check_one_cycle_lr(_one_cycle)
+    assert "PASSED" in capsys.readouterr().out
+    for wrong in (lambda s, t, p: _one_cycle(s, t, p, warmup=0.25),            # the warm-up ends too early
+                  lambda s, t, p: _one_cycle(s, t, p, shape=lambda q: 1 - q),  # linear, not cosine
+                  lambda s, t, p: str(_one_cycle(s, t, p))):                   # not a number
+        with pytest.raises(checks.CheckFailed, match="one_cycle_lr"):
+            checks.check_one_cycle_lr(wrong)
