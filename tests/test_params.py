@@ -375,7 +375,7 @@ def test_papermill_stops_a_real_notebook_on_an_unknown_parameter(tmp_path):
 
     nb = nbformat.read(notebook, as_version=4)
     checks = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", [])) + 1
-    assert "check_parameter_names()" in nb.cells[checks].source
+    assert "setup(globals()," in nb.cells[checks].source
     nb.cells = nb.cells[:checks + 1]
     nbformat.write(nb, tmp_path / "02_head.ipynb")
     papermill.execute_notebook(str(tmp_path / "02_head.ipynb"), str(tmp_path / "known.ipynb"),
